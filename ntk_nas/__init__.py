@@ -1,0 +1,1 @@
+"""ntk_nas: training-free NAS for JAX."""

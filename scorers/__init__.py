@@ -1,0 +1,1 @@
+"""Training-free scores of architectures at initialisation."""

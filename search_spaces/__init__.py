@@ -1,0 +1,1 @@
+"""Search spaces: Flax model builders behind one small protocol."""
