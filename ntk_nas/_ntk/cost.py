@@ -1,0 +1,79 @@
+"""Static cost of one forward pass, read off the jaxpr of a single sample.
+
+The cost model of `auto` needs the forward-pass FLOPs ``[FP]``, the activation memory and the
+largest intermediate per sample. They are counted from the jaxpr, so no compilation is needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.extend as jex
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class ForwardCost:
+    """Cost of the forward pass of one sample.
+
+    Attributes:
+      flops: floating-point operations (a multiply-add counts 2).
+      activation_bytes: bytes of every intermediate value, summed.
+      largest_intermediate_bytes: bytes of the largest intermediate value.
+    """
+
+    flops: float
+    activation_bytes: float
+    largest_intermediate_bytes: float
+
+
+def _size(aval: Any) -> int:
+    return math.prod(getattr(aval, "shape", ()))
+
+
+def _nbytes(aval: Any) -> int:
+    dtype = getattr(aval, "dtype", None)
+    return _size(aval) * (np.dtype(dtype).itemsize if dtype is not None else 0)
+
+
+def _equation_flops(eqn: jex.core.JaxprEqn) -> float:
+    out = eqn.outvars[0].aval
+    name = eqn.primitive.name
+    if name == "dot_general":
+        (lhs_contracting, _), _ = eqn.params["dimension_numbers"]
+        lhs_shape = getattr(eqn.invars[0].aval, "shape", ())
+        return 2.0 * _size(out) * math.prod(lhs_shape[d] for d in lhs_contracting)
+    if name == "conv_general_dilated":
+        rhs_shape = getattr(eqn.invars[1].aval, "shape", ())
+        out_feature_dim = eqn.params["dimension_numbers"].rhs_spec[0]
+        return 2.0 * _size(out) * math.prod(rhs_shape) / rhs_shape[out_feature_dim]
+    return float(sum(_size(v.aval) for v in eqn.outvars))
+
+
+def _jaxpr_cost(jaxpr: jex.core.Jaxpr) -> tuple[float, float, float]:
+    flops = activations = largest = 0.0
+    for eqn in jaxpr.eqns:
+        inner = list(jex.core.jaxprs_in_params(eqn.params))
+        if inner:
+            repeats = float(eqn.params.get("length", 1))
+            for sub in inner:
+                f, a, m = _jaxpr_cost(sub)
+                flops, activations = flops + repeats * f, activations + repeats * a
+                largest = max(largest, m)
+            continue
+        flops += _equation_flops(eqn)
+        for var in eqn.outvars:
+            activations += _nbytes(var.aval)
+            largest = max(largest, float(_nbytes(var.aval)))
+    return flops, activations, largest
+
+
+def forward_cost(fn: Callable[..., Any], *args: Any) -> ForwardCost:
+    """Counts the cost of ``fn(*args)`` from its jaxpr (`args` may be abstract)."""
+    closed = jax.make_jaxpr(fn)(*args)
+    flops, activations, largest = _jaxpr_cost(closed.jaxpr)
+    return ForwardCost(flops, activations, largest)

@@ -1,0 +1,125 @@
+"""Every implementation and output mode against a dense float64 reference; shapes, symmetry."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import ntk_nas
+from tests.ntk_nas.ntk import models
+
+IMPLEMENTATIONS = ["jacobian_contraction", "ntk_vector_products", "auto"]
+OUTPUTS = ["full", "trace", "sum_logits"]
+TOLERANCE = 1e-4
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("name", sorted(models.LINEN_CASES))
+def test_linen_models_match_float64_reference(name, implementation, output):
+    f, variables, x1, x2 = models.linen_case(name)
+    reference = models.reference_ntk(
+        f, variables["params"], lambda p: {**variables, "params": p}, x1, x2, output
+    )
+    fn = ntk_nas.empirical_ntk_fn(f, output=output, implementation=implementation)
+    assert models.relative_error(fn(variables, x1, x2), reference) < TOLERANCE
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_nnx_model_matches_float64_reference(implementation, output):
+    model = models.NnxMLP(nnx.Rngs(0))
+    model.norm.mean[...] = jnp.linspace(-0.5, 0.5, 7)
+    x1, x2 = (
+        jax.random.normal(jax.random.key(1), (4, 5)),
+        jax.random.normal(jax.random.key(2), (2, 5)),
+    )
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    f = lambda p, x: nnx.merge(graphdef, p, rest)(x)
+    reference = models.reference_ntk(f, params, lambda p: p, x1, x2, output)
+    fn = ntk_nas.empirical_ntk_fn(model, output=output, implementation=implementation)
+    assert models.relative_error(fn(None, x1, x2), reference) < TOLERANCE
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_plain_function_of_nested_dict_matches_reference(implementation, output):
+    params = models.plain_params(jax.random.key(0))
+    x1, x2 = (
+        jax.random.normal(jax.random.key(1), (3, 5)),
+        jax.random.normal(jax.random.key(2), (4, 5)),
+    )
+    diff = {k: v for k, v in params.items() if k != "steps"}
+    rebuild = lambda d: {**d, "steps": params["steps"]}
+    reference = models.reference_ntk(models.plain_function, diff, rebuild, x1, x2, output)
+    fn = ntk_nas.empirical_ntk_fn(
+        models.plain_function, output=output, implementation=implementation
+    )
+    assert models.relative_error(fn(params, x1, x2), reference) < TOLERANCE
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_shapes_and_symmetry(implementation, output):
+    f, variables, x1, x2 = models.linen_case("mlp", n1=5, n2=3)
+    fn = ntk_nas.empirical_ntk_fn(f, output=output, implementation=implementation)
+    k11, k12, k21 = fn(variables, x1), fn(variables, x1, x2), fn(variables, x2, x1)
+    tail = (3, 3) if output == "full" else ()
+    assert k11.shape == (5, 5, *tail) and k12.shape == (5, 3, *tail)
+    swap = (1, 0, 3, 2) if output == "full" else (1, 0)
+    np.testing.assert_allclose(k11, fn(variables, x1, x1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(k12, jnp.transpose(k21, swap), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(k11, jnp.transpose(k11, swap), rtol=1e-5, atol=1e-5)
+
+
+def _coupled_model():
+    class Coupled(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            h = nn.Dense(6)(x)
+            h = (h - h.mean(axis=0, keepdims=True)) / (
+                h.std(axis=0, keepdims=True) + 1.0
+            )  # batch statistics couple samples
+            return nn.Dense(2)(jnp.tanh(h))
+
+    module = Coupled()
+    x1 = jax.random.normal(jax.random.key(3), (4, 3))
+    return module.apply, module.init(jax.random.key(4), x1), x1
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_coupled_samples_match_reference(implementation):
+    f, variables, x1 = _coupled_model()
+    reference = models.reference_ntk(
+        f, variables["params"], lambda p: {**variables, "params": p}, x1, x1, "full"
+    )
+    fn = ntk_nas.empirical_ntk_fn(
+        f, output="full", implementation=implementation, independent_samples=False
+    )
+    assert models.relative_error(fn(variables, x1), reference) < TOLERANCE
+
+
+def test_coupled_samples_refuse_tiles():
+    f, variables, x1 = _coupled_model()
+    fn = ntk_nas.empirical_ntk_fn(f, independent_samples=False, block_size=2)
+    with pytest.raises(ntk_nas.NTKInputError, match="block_size=2 needs independent samples"):
+        fn(variables, x1)
+
+
+def test_plan_reports_choice():
+    f, variables, x1, _ = models.linen_case("cnn")
+    plan = ntk_nas.empirical_ntk_fn(f, implementation="ntk_vector_products").plan(variables, x1)
+    assert plan.implementation is ntk_nas.Implementation.NTK_VECTOR_PRODUCTS
+    assert plan.block == x1.shape[0] and plan.flops > 0 and plan.peak_bytes > 0
+
+
+def test_one_off_call_equals_factory():
+    f, variables, x1, x2 = models.linen_case("mlp")
+    np.testing.assert_array_equal(
+        ntk_nas.empirical_ntk(f, variables, x1, x2, output="full"),
+        ntk_nas.empirical_ntk_fn(f, output="full")(variables, x1, x2),
+    )
