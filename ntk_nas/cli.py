@@ -1,0 +1,188 @@
+"""The `ntk-nas` command: parse, call the library, print. Errors are one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+import scorers as scorer_registry
+import search_spaces
+from ntk_nas import results, study
+from ntk_nas.data import DEFAULT_SPEC, DataError
+from ntk_nas._ntk.errors import NTKInputError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+_USER_ERRORS = (
+    study.StudyError,
+    search_spaces.SearchSpaceError,
+    DataError,
+    NTKInputError,
+    ValueError,
+    OSError,
+)
+
+
+def _build_options(items: Sequence[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise study.StudyError(f"bad --build option {item!r}; expected KEY=VALUE, e.g. C=8")
+        options[key] = study._literal(value)
+    return options
+
+
+def _common(parser: argparse.ArgumentParser, *, with_scorers: bool = True) -> None:
+    parser.add_argument("--space", default="nb201", help="search space (see `ntk-nas spaces`)")
+    if with_scorers:
+        parser.add_argument(
+            "--scorer",
+            action="append",
+            help="scorer, as NAME or NAME:key=value,... (repeat for several; default ntk_cond)",
+        )
+    parser.add_argument("--data", default=DEFAULT_SPEC, help="cifar10 | gaussian | npz:PATH | ...")
+    parser.add_argument("--batch-size", type=int, default=32, help="samples in the scoring batch")
+    parser.add_argument("--seed", type=int, default=0, help="seeds sampler, batch and init")
+    parser.add_argument(
+        "--build",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="size option of the space's networks (e.g. C=8, N=1)",
+    )
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ntk-nas", description="Training-free architecture search scored by the empirical NTK."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    search = commands.add_parser("search", help="run or resume a search")
+    _common(search)
+    search.add_argument("--trials", type=int, default=20, help="total scored trials wanted")
+    search.add_argument("--timeout", type=float, default=None, help="stop after S seconds")
+    search.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in --out)")
+    search.add_argument("--study", default="ntk-nas", help="study name")
+    search.add_argument("--out", type=Path, default=Path("ntk-nas-out"), help="output folder")
+    search.add_argument("--top", type=int, default=10, help="rows of the printed table")
+
+    rank = commands.add_parser("rank", help="rank the architectures listed in a file")
+    _common(rank)
+    rank.add_argument("--archs", type=Path, required=True, help="file with one arch per line")
+    rank.add_argument("--out", type=Path, default=None, help="CSV file for the ranked rows")
+
+    score = commands.add_parser("score", help="every figure of one architecture")
+    _common(score)
+    score.add_argument("arch", help="architecture string")
+
+    commands.add_parser("spaces", help="list the search spaces")
+    commands.add_parser("scorers", help="list the scorers")
+    return parser
+
+
+def _scorers(args: argparse.Namespace) -> list[Any]:
+    return study.resolve_scorers(args.scorer or ["ntk_cond"])
+
+
+def _value_columns(scorer_names: Sequence[str]) -> list[str]:
+    return ["arch", *scorer_names, "params"]
+
+
+def run_search(args: argparse.Namespace) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
+    storage = args.storage or f"sqlite:///{(args.out / 'study.db').resolve()}"
+    chosen = _scorers(args)
+    found = study.search(
+        args.space,
+        chosen,
+        args.data,
+        args.trials,
+        storage=storage,
+        study_name=args.study,
+        seed=args.seed,
+        timeout=args.timeout,
+        batch_size=args.batch_size,
+        build_options=_build_options(args.build),
+    )
+    rows = study.result_rows(found)
+    names = [s.name for s in chosen]
+    results.write_csv(rows, args.out / "results.csv")
+    results.write_json({"study": args.study, "space": args.space, "scorers": names,
+                        "trials": rows}, args.out / "results.json")
+    _plots(rows, chosen, args.out)
+    print(results.format_table(rows, _value_columns(names), args.top))
+    print(f"\n{len(rows)} trials; results in {args.out}/")
+    return 0
+
+
+def _plots(rows: list[dict[str, Any]], chosen: Sequence[Any], out: Path) -> None:
+    ordered = sorted(rows, key=lambda r: r["trial"])
+    first = chosen[0]
+    values = [r[first.name] for r in ordered if math.isfinite(r[first.name])]
+    results.plot_history(values, first.direction == "minimize", first.name,
+                         out / "history.png")
+    if len(chosen) > 1:
+        second = chosen[1]
+        points = [(r[first.name], r[second.name]) for r in ordered
+                  if math.isfinite(r[first.name]) and math.isfinite(r[second.name])]
+        results.plot_pareto(points, (first.direction == "minimize",
+                                     second.direction == "minimize"),
+                            (first.name, second.name), out / "pareto.png")
+
+
+def run_rank(args: argparse.Namespace) -> int:
+    try:
+        lines = args.archs.read_text().splitlines()
+    except OSError as error:
+        raise study.StudyError(f"cannot read --archs file {args.archs}: {error.strerror}") from None
+    archs = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    if not archs:
+        raise study.StudyError(f"--archs file {args.archs} lists no architectures")
+    chosen = _scorers(args)
+    rows = study.rank(args.space, archs, chosen, args.data, seed=args.seed,
+                      batch_size=args.batch_size, build_options=_build_options(args.build))
+    if args.out is not None:
+        results.write_csv(rows, args.out)
+    print(results.format_table(rows, _value_columns([s.name for s in chosen]), len(rows)))
+    return 0
+
+
+def run_score(args: argparse.Namespace) -> int:
+    rows = study.rank(args.space, [args.arch], _scorers(args), args.data, seed=args.seed,
+                      batch_size=args.batch_size, build_options=_build_options(args.build),
+                      show_progress=False)
+    for key, value in rows[0].items():
+        print(f"{key}: {results._cell(value)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        if args.command == "spaces":
+            print("\n".join(search_spaces.names()))
+            return 0
+        if args.command == "scorers":
+            print("\n".join(scorer_registry.names()))
+            return 0
+        return {"search": run_search, "rank": run_rank, "score": run_score}[args.command](args)
+    except KeyboardInterrupt:
+        print("\nntk-nas: interrupted; finished trials are saved, run the same command to continue",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _USER_ERRORS as error:
+        print(f"ntk-nas: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Result files and plots of a search or ranking: CSV, JSON, PNG, and a printed table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+Row = dict[str, Any]
+
+
+def _columns(rows: Sequence[Row]) -> list[str]:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(k for k in row if k not in columns)
+    return columns
+
+
+def write_csv(rows: Sequence[Row], path: Path) -> None:
+    """Writes one line per row; columns are the union of the rows' keys, in first-seen order."""
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=_columns(rows))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_json(payload: Any, path: Path) -> None:
+    """Writes `payload` as indented JSON (non-finite floats as strings)."""
+    path.write_text(json.dumps(_finite(payload), indent=2) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def format_table(rows: Sequence[Row], columns: Sequence[str], limit: int = 10) -> str:
+    """A plain-text table of the first `limit` rows, with a rank column."""
+    shown = rows[:limit]
+    cells = [["rank", *columns]]
+    cells += [[str(i + 1), *(_cell(row.get(c)) for c in columns)] for i, row in enumerate(shown)]
+    widths = [max(len(line[j]) for line in cells) for j in range(len(cells[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def plot_history(values: Sequence[float], minimize: bool, label: str, path: Path) -> None:
+    """Score per trial and the best so far."""
+    best: list[float] = []
+    for v in values:
+        previous = best[-1] if best else v
+        best.append(min(previous, v) if minimize else max(previous, v))
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(range(len(values)), values, "o", markersize=3, alpha=0.6, label="trial")
+    axes.plot(range(len(best)), best, "-", label="best so far")
+    axes.set(xlabel="trial", ylabel=label, title="Optimisation history")
+    if values and min(values) > 0 and max(values) / min(values) > 100:
+        axes.set_yscale("log")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def pareto_front(points: Sequence[tuple[float, float]], minimize: tuple[bool, bool]) -> list[int]:
+    """Indices of the points that no other point dominates."""
+    signs = [1.0 if m else -1.0 for m in minimize]
+    scaled = [(signs[0] * a, signs[1] * b) for a, b in points]
+    return [
+        i
+        for i, (a, b) in enumerate(scaled)
+        if not any(c <= a and d <= b and (c < a or d < b) for c, d in scaled)
+    ]
+
+
+def plot_pareto(
+    points: Sequence[tuple[float, float]],
+    minimize: tuple[bool, bool],
+    labels: tuple[str, str],
+    path: Path,
+) -> None:
+    """All trials of a two-objective study, with the Pareto front highlighted."""
+    front = sorted((points[i] for i in pareto_front(points, minimize)), key=lambda p: p[0])
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(*zip(*points, strict=True), "o", markersize=3, alpha=0.5, label="trial")
+    if front:
+        axes.plot(*zip(*front, strict=True), "-o", color="C3", markersize=4, label="Pareto front")
+    axes.set(xlabel=labels[0], ylabel=labels[1], title="Scores of all trials")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -1,0 +1,342 @@
+"""The Optuna plugin: score architectures at initialisation inside an Optuna study.
+
+This is the only module that knows Optuna. An `Objective` suggests an architecture from a search
+space, builds it, scores it with one or more scorers and records every figure in the trial's user
+attributes; `search` runs (or resumes) a study with it; `rank` scores a given list of architectures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import optuna
+from tqdm.auto import tqdm
+
+import scorers as scorer_registry
+import search_spaces
+from ntk_nas.data import Dataset, load_dataset, sample_batch
+from scorers import Scorer
+from search_spaces import SearchSpace
+
+Batch = tuple[np.ndarray, np.ndarray]
+Figures = dict[str, float]
+
+ARCH = "arch"
+CANONICAL = "canonical_arch"
+FIGURES = "figures"
+FAIL_REASON = "fail_reason"
+
+
+class StudyError(ValueError):
+    """A search or ranking that cannot run as asked; the message says why."""
+
+
+def resolve_space(space: str | SearchSpace) -> SearchSpace:
+    """A search space from its registry name, or the space itself."""
+    return search_spaces.get(space) if isinstance(space, str) else space
+
+
+def resolve_scorers(scorers: str | Scorer | Sequence[str | Scorer]) -> list[Scorer]:
+    """Scorers from registry names (``"name"`` or ``"name:key=value,..."``) or scorer objects."""
+    items = [scorers] if isinstance(scorers, str) or callable(scorers) else list(scorers)
+    if not items:
+        raise StudyError("at least one scorer is needed")
+    return [_parse_scorer(s) if isinstance(s, str) else s for s in items]
+
+
+def _parse_scorer(spec: str) -> Scorer:
+    name, _, options = spec.partition(":")
+    parsed: dict[str, Any] = {}
+    for item in filter(None, options.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise StudyError(f"bad scorer option {item!r} in {spec!r}; expected key=value")
+        parsed[key.strip()] = _literal(value.strip())
+    return scorer_registry.get(name.strip(), **parsed)
+
+
+def _literal(value: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(value)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(value.lower(), value)
+
+
+def resolve_batch(data: str | Dataset | Batch, batch_size: int, seed: int) -> tuple[Batch, int]:
+    """A scoring batch ``(x, y)`` and the number of classes, from a data spec or a dataset.
+
+    Args:
+      data: a `--data` spec (see `ntk_nas.data.load_dataset`), a `Dataset`, or a batch ``(x, y)``.
+      batch_size: samples per batch (ignored for a given batch).
+      seed: draws the batch reproducibly.
+    """
+    if isinstance(data, tuple):
+        x, y = data
+        return (np.asarray(x), np.asarray(y)), int(np.max(y)) + 1
+    dataset = load_dataset(data, seed=seed) if isinstance(data, str) else data
+    return sample_batch(dataset, batch_size, seed=seed), dataset.num_classes
+
+
+def evaluate(
+    space: SearchSpace,
+    arch: Any,
+    scorers: Sequence[Scorer],
+    batch: Batch,
+    *,
+    seed: int,
+    build_options: Mapping[str, Any],
+) -> Figures:
+    """Builds `arch` and scores it with every scorer.
+
+    Returns:
+      ``{"params": count, name: value, "name.extra": value, "name.seconds": s}`` for each scorer.
+    """
+    module = space.build(arch, **build_options)
+    figures: Figures = {"params": float(space.num_params(arch, **build_options))}
+    key = jax.random.key(seed)
+    for scorer in scorers:
+        start = time.perf_counter()
+        score = scorer(module, None, batch, key=key)
+        figures[scorer.name] = float(score.value)
+        figures.update({f"{scorer.name}.{k}": float(v) for k, v in score.extras.items()})
+        figures[f"{scorer.name}.seconds"] = time.perf_counter() - start
+    return figures
+
+
+def failure(figures: Figures, scorers: Sequence[Scorer]) -> str | None:
+    """Why these figures cannot be an objective value (a non-finite score), or None."""
+    bad = [s.name for s in scorers if not math.isfinite(figures[s.name])]
+    if not bad:
+        return None
+    return ", ".join(f"{name} is {figures[name]}" for name in bad) + " (non-finite score)"
+
+
+@dataclasses.dataclass
+class Objective:
+    """A callable for ``study.optimize``: suggest, build, score and record one architecture.
+
+    Figures of every scorer (value and extras), the parameter count and seconds go into the
+    trial's user attributes (``arch``, ``canonical_arch``, ``figures``). An architecture whose
+    canonical form was already scored in the study is looked up, not scored again. A non-finite
+    score fails the trial with its reason in ``fail_reason``; the study goes on.
+
+    Attributes:
+      space: the search space.
+      scorers: one scorer per objective.
+      batch: the scoring batch ``(x: (N, ...), y: (N,))``.
+      build_options: passed to ``space.build`` (``num_classes``, sizes).
+      seed: the initialisation key of every architecture.
+    """
+
+    space: SearchSpace
+    scorers: Sequence[Scorer]
+    batch: Batch
+    build_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    seed: int = 0
+    _seen: dict[str, Figures] = dataclasses.field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def directions(self) -> list[str]:
+        return [s.direction for s in self.scorers]
+
+    def _known(self, study: optuna.Study, canonical: str) -> Figures | None:
+        if canonical not in self._seen:
+            for trial in study.get_trials(deepcopy=False, states=_SCORED_STATES):
+                if FIGURES in trial.user_attrs and CANONICAL in trial.user_attrs:
+                    self._seen.setdefault(trial.user_attrs[CANONICAL], trial.user_attrs[FIGURES])
+        return self._seen.get(canonical)
+
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        arch = self.space.suggest(trial)
+        canonical = self.space.to_str(self.space.canonical(arch))
+        trial.set_user_attr(ARCH, self.space.to_str(arch))
+        trial.set_user_attr(CANONICAL, canonical)
+        figures = self._known(trial.study, canonical)
+        if figures is None:
+            figures = evaluate(
+                self.space, arch, self.scorers, self.batch,
+                seed=self.seed, build_options=self.build_options,
+            )
+            self._seen[canonical] = figures
+        trial.set_user_attr(FIGURES, figures)
+        reason = failure(figures, self.scorers)
+        if reason is not None:
+            trial.set_user_attr(FAIL_REASON, reason)
+            return float("nan")
+        values = [figures[s.name] for s in self.scorers]
+        return values[0] if len(values) == 1 else values
+
+
+_SCORED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+
+
+def finished_trials(study: optuna.Study) -> int:
+    """Trials that count towards the requested total: scored, whether complete or failed."""
+    return sum(FIGURES in t.user_attrs for t in study.get_trials(states=_SCORED_STATES))
+
+
+def _sampler(directions: Sequence[str], seed: int | None) -> optuna.samplers.BaseSampler:
+    if len(directions) == 1:
+        return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.NSGAIISampler(seed=seed)
+
+
+def create_study(
+    directions: Sequence[str],
+    *,
+    storage: str | None,
+    study_name: str | None,
+    seed: int | None,
+    sampler: optuna.samplers.BaseSampler | None = None,
+) -> optuna.Study:
+    """Creates or loads a study; a loaded one must have the same directions."""
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        directions=list(directions),
+        sampler=sampler or _sampler(directions, seed),
+        load_if_exists=True,
+    )
+    found = [d.name.lower() for d in study.directions]
+    if found != list(directions):
+        raise StudyError(
+            f"study {study.study_name!r} has directions {found}, but the scorers need "
+            f"{list(directions)}; use another --study name"
+        )
+    return study
+
+
+def _progress_callback(bar: tqdm) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    def update(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        bar.update(1)
+        if len(study.directions) == 1:
+            complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if complete:
+                bar.set_postfix(best=f"{study.best_value:.4g}")
+
+    return update
+
+
+def search(
+    space: str | SearchSpace,
+    scorers: str | Scorer | Sequence[str | Scorer],
+    data: str | Dataset | Batch = "cifar10",
+    n_trials: int = 20,
+    *,
+    storage: str | None = None,
+    study_name: str | None = None,
+    seed: int = 0,
+    timeout: float | None = None,
+    batch_size: int = 64,
+    build_options: Mapping[str, Any] | None = None,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    show_progress: bool = True,
+) -> optuna.Study:
+    """Runs, or resumes, a training-free architecture search up to `n_trials` scored trials.
+
+    Args:
+      space: a search space or its registry name.
+      scorers: one scorer (single objective, TPE) or several (multi-objective, NSGA-II).
+      data: a `--data` spec, a dataset or a batch; the scoring batch is drawn from `seed`.
+      n_trials: the total of scored trials wanted in the study, counting earlier runs.
+      storage: an Optuna storage URL (None: in memory); resumable when given.
+      study_name: the study's name in `storage`.
+      seed: seeds the sampler, the batch and every architecture's initialisation.
+      timeout: stop after this many seconds.
+      batch_size: samples in the scoring batch.
+      build_options: passed to ``space.build`` (sizes); ``num_classes`` comes from the data.
+      sampler: overrides the default sampler.
+      show_progress: show a progress bar with the best score so far.
+
+    Returns:
+      The study; trials carry ``arch``, ``canonical_arch`` and ``figures`` user attributes.
+    """
+    if n_trials < 1:
+        raise StudyError(f"n_trials must be at least 1, got {n_trials}")
+    space = resolve_space(space)
+    scorer_list = resolve_scorers(scorers)
+    batch, num_classes = resolve_batch(data, batch_size, seed)
+    objective = Objective(
+        space, scorer_list, batch, {"num_classes": num_classes, **(build_options or {})}, seed
+    )
+    study = create_study(
+        objective.directions, storage=storage, study_name=study_name, seed=seed, sampler=sampler
+    )
+    remaining = n_trials - finished_trials(study)
+    if remaining <= 0:
+        return study
+    with tqdm(total=n_trials, initial=n_trials - remaining, disable=not show_progress,
+              desc="trials", unit="trial") as bar:
+        study.optimize(
+            objective, n_trials=remaining, timeout=timeout, callbacks=[_progress_callback(bar)]
+        )
+    return study
+
+
+def result_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """One row per scored trial, best first (failed trials last)."""
+    trials = [t for t in study.get_trials(deepcopy=False) if FIGURES in t.user_attrs]
+    rows = [_row(t) for t in trials]
+    signs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in study.directions]
+
+    def key(row: dict[str, Any]) -> tuple[float, ...]:
+        values = row["values"] or [math.inf] * len(signs)
+        return tuple(s * v if math.isfinite(v) else math.inf for s, v in zip(signs, values, strict=True))
+
+    return sorted(rows, key=key)
+
+
+def _row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    return {
+        "trial": trial.number,
+        "state": trial.state.name,
+        ARCH: trial.user_attrs[ARCH],
+        CANONICAL: trial.user_attrs[CANONICAL],
+        "values": list(trial.values) if trial.values else None,
+        FAIL_REASON: trial.user_attrs.get(FAIL_REASON),
+        **trial.user_attrs[FIGURES],
+    }
+
+
+def rank(
+    space: str | SearchSpace,
+    archs: Iterable[Any],
+    scorers: str | Scorer | Sequence[str | Scorer],
+    data: str | Dataset | Batch = "cifar10",
+    *,
+    seed: int = 0,
+    batch_size: int = 64,
+    build_options: Mapping[str, Any] | None = None,
+    show_progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Scores each architecture (arch objects or strings) and returns rows, best first.
+
+    Rows are sorted by the first scorer in its direction; non-finite scores go last. Archs with
+    the same canonical form are scored once.
+    """
+    space = resolve_space(space)
+    scorer_list = resolve_scorers(scorers)
+    batch, num_classes = resolve_batch(data, batch_size, seed)
+    options = {"num_classes": num_classes, **(build_options or {})}
+    rows, seen = [], {}
+    for arch in tqdm(list(archs), desc="architectures", disable=not show_progress):
+        arch = space.from_str(arch) if isinstance(arch, str) else arch
+        canonical = space.to_str(space.canonical(arch))
+        if canonical not in seen:
+            seen[canonical] = evaluate(
+                space, arch, scorer_list, batch, seed=seed, build_options=options
+            )
+        rows.append({ARCH: space.to_str(arch), CANONICAL: canonical, **seen[canonical]})
+    first = scorer_list[0]
+    sign = 1.0 if first.direction == "minimize" else -1.0
+    return sorted(
+        rows, key=lambda r: sign * r[first.name] if math.isfinite(r[first.name]) else math.inf
+    )

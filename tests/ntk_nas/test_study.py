@@ -1,0 +1,122 @@
+"""The Optuna plugin with a real study in SQLite: objective, dedupe, resume, failures, rank."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optuna
+import pytest
+
+import ntk_nas
+import scorers
+import search_spaces
+from ntk_nas import study as plugin
+
+BUILD = {"C": 4, "N": 1}
+
+
+@dataclasses.dataclass
+class OutputNorm:
+    """A cheap scorer for plumbing tests: the norm of the logits at init; counts its calls."""
+
+    name: str = "output_norm"
+    direction: str = "maximize"
+    calls: int = 0
+
+    def __call__(self, module, variables, batch, *, key):
+        self.calls += 1
+        x = jnp.asarray(batch[0])
+        variables = module.init(key, x) if variables is None else variables
+        return scorers.Score(float(jnp.linalg.norm(module.apply(variables, x))), {"n": len(x)})
+
+
+def _batch(n: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(jax.random.normal(jax.random.key(0), (n, 8, 8, 3)))
+    return x, np.arange(n) % 3
+
+
+def test_objective_records_figures_with_fixed_trial():
+    space = search_spaces.get("nb201")
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|"
+    params = {f"edge_{j}<-{i}": op for (j, i), op in zip(
+        search_spaces.nb201.EDGES, space.from_str(arch).ops, strict=True)}
+    scorer = OutputNorm()
+    objective = plugin.Objective(space, [scorer], _batch(), {"num_classes": 3, **BUILD})
+    study = optuna.create_study(direction="maximize")
+    trial = optuna.trial.FixedTrial(params)
+    trial.study = study  # type: ignore[attr-defined]
+    value = objective(trial)
+    assert value == pytest.approx(trial.user_attrs["figures"]["output_norm"]) and value > 0
+    assert trial.user_attrs["arch"] == arch
+    assert trial.user_attrs["figures"]["params"] == space.num_params(
+        space.from_str(arch), num_classes=3, **BUILD
+    )
+
+
+def test_search_dedupes_resumes_and_is_reproducible(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    scorer = OutputNorm()
+    kwargs = dict(storage=storage, study_name="s", seed=3, build_options=BUILD, show_progress=False)
+    found = ntk_nas.search("nb201", scorer, _batch(), 6, **kwargs)
+    assert plugin.finished_trials(found) == 6
+    canonical = {t.user_attrs["canonical_arch"] for t in found.trials}
+    assert scorer.calls == len(canonical)
+    again = ntk_nas.search("nb201", scorer, _batch(), 9, **kwargs)
+    assert plugin.finished_trials(again) == 9 and len(again.trials) == 9
+    fresh = ntk_nas.search("nb201", OutputNorm(), _batch(), 9, seed=3, build_options=BUILD,
+                           show_progress=False)
+    assert [t.user_attrs["arch"] for t in fresh.trials] == [
+        t.user_attrs["arch"] for t in again.trials
+    ]
+
+
+def test_non_finite_score_fails_the_trial_and_the_study_goes_on():
+    @dataclasses.dataclass
+    class Dead:
+        name: str = "dead"
+        direction: str = "minimize"
+
+        def __call__(self, module, variables, batch, *, key):
+            return scorers.Score(math.inf, {})
+
+    found = ntk_nas.search("nb201", Dead(), _batch(), 3, build_options=BUILD, show_progress=False)
+    assert len(found.trials) == 3
+    assert all(t.state == optuna.trial.TrialState.FAIL for t in found.trials)
+    assert "dead is inf" in found.trials[0].user_attrs["fail_reason"]
+
+
+def test_multi_objective_uses_nsga2_and_rows_sort():
+    found = ntk_nas.search("nb201", [OutputNorm(), "params"], _batch(), 4, build_options=BUILD,
+                           show_progress=False)
+    assert isinstance(found.sampler, optuna.samplers.NSGAIISampler)
+    rows = plugin.result_rows(found)
+    assert len(rows) == 4 and all("params" in r for r in rows)
+
+
+def test_rank_sorts_best_first_and_scores_duplicates_once():
+    archs = [
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+    ]
+    scorer = OutputNorm()
+    rows = ntk_nas.rank("nb201", archs, scorer, _batch(), build_options=BUILD, show_progress=False)
+    assert scorer.calls == 2
+    assert [r["output_norm"] for r in rows] == sorted((r["output_norm"] for r in rows), reverse=True)
+
+
+def test_unknown_scorer_option_syntax():
+    with pytest.raises(plugin.StudyError, match="bad scorer option 'oops'"):
+        plugin.resolve_scorers("params:oops")
+
+
+def test_directions_of_a_loaded_study_must_match(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    ntk_nas.search("nb201", OutputNorm(), _batch(), 1, storage=storage, study_name="s",
+                   build_options=BUILD, show_progress=False)
+    with pytest.raises(plugin.StudyError, match="directions"):
+        plugin.create_study(["minimize"], storage=storage, study_name="s", seed=0)
