@@ -1,1 +1,20 @@
-"""Search spaces: Flax model builders behind one small protocol."""
+"""Search spaces: Flax model builders behind one small protocol.
+
+``get(name, **options)`` returns a :class:`SearchSpace`; its archs are suggested by an Optuna trial
+(:meth:`SearchSpace.suggest`), sampled, enumerated, formatted and parsed, and built into
+``flax.linen`` modules called as ``module(x, train=False)``.
+"""
+
+from .base import CategoricalTrial as CategoricalTrial
+from .base import RandomTrial as RandomTrial
+from .base import SearchSpace as SearchSpace
+from .base import SearchSpaceError as SearchSpaceError
+from .base import count_params as count_params
+
+__all__ = [
+    "CategoricalTrial",
+    "RandomTrial",
+    "SearchSpace",
+    "SearchSpaceError",
+    "count_params",
+]
