@@ -10,9 +10,13 @@ from .base import RandomTrial as RandomTrial
 from .base import SearchSpace as SearchSpace
 from .base import SearchSpaceError as SearchSpaceError
 from .base import count_params as count_params
+from .nb201 import NB201Arch as NB201Arch
+from .nb201 import NB201Space as NB201Space
 
 __all__ = [
     "CategoricalTrial",
+    "NB201Arch",
+    "NB201Space",
     "RandomTrial",
     "SearchSpace",
     "SearchSpaceError",
