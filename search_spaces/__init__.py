@@ -10,11 +10,15 @@ from .base import RandomTrial as RandomTrial
 from .base import SearchSpace as SearchSpace
 from .base import SearchSpaceError as SearchSpaceError
 from .base import count_params as count_params
+from .darts import DartsGenotype as DartsGenotype
+from .darts import DartsSpace as DartsSpace
 from .nb201 import NB201Arch as NB201Arch
 from .nb201 import NB201Space as NB201Space
 
 __all__ = [
     "CategoricalTrial",
+    "DartsGenotype",
+    "DartsSpace",
     "NB201Arch",
     "NB201Space",
     "RandomTrial",
