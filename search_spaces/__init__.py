@@ -12,6 +12,9 @@ from .base import SearchSpaceError as SearchSpaceError
 from .base import count_params as count_params
 from .darts import DartsGenotype as DartsGenotype
 from .darts import DartsSpace as DartsSpace
+from .macro import MacroArch as MacroArch
+from .macro import MacroSpace as MacroSpace
+from .macro import Stage as Stage
 from .nb201 import NB201Arch as NB201Arch
 from .nb201 import NB201Space as NB201Space
 
@@ -19,10 +22,13 @@ __all__ = [
     "CategoricalTrial",
     "DartsGenotype",
     "DartsSpace",
+    "MacroArch",
+    "MacroSpace",
     "NB201Arch",
     "NB201Space",
     "RandomTrial",
     "SearchSpace",
     "SearchSpaceError",
+    "Stage",
     "count_params",
 ]
