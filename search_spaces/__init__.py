@@ -15,6 +15,8 @@ from .darts import DartsSpace as DartsSpace
 from .macro import MacroArch as MacroArch
 from .macro import MacroSpace as MacroSpace
 from .macro import Stage as Stage
+from .mlp import MLPArch as MLPArch
+from .mlp import MLPSpace as MLPSpace
 from .nb201 import NB201Arch as NB201Arch
 from .nb201 import NB201Space as NB201Space
 
@@ -22,6 +24,8 @@ __all__ = [
     "CategoricalTrial",
     "DartsGenotype",
     "DartsSpace",
+    "MLPArch",
+    "MLPSpace",
     "MacroArch",
     "MacroSpace",
     "NB201Arch",
