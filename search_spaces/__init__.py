@@ -19,6 +19,9 @@ from .mlp import MLPArch as MLPArch
 from .mlp import MLPSpace as MLPSpace
 from .nb201 import NB201Arch as NB201Arch
 from .nb201 import NB201Space as NB201Space
+from .registry import get as get
+from .registry import names as names
+from .registry import register as register
 
 __all__ = [
     "CategoricalTrial",
@@ -35,4 +38,7 @@ __all__ = [
     "SearchSpaceError",
     "Stage",
     "count_params",
+    "get",
+    "names",
+    "register",
 ]
