@@ -1,0 +1,143 @@
+"""The search-space protocol shared by every space, and its error type.
+
+A search space describes a finite set of architectures ("archs": small immutable values such as
+frozen dataclasses) and how to turn one into a ``flax.linen.Module``. It knows nothing about how
+archs are scored or searched; the only coupling to Optuna is :meth:`SearchSpace.suggest`, which
+takes any object with Optuna's ``suggest_categorical`` method.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ArchT = TypeVar("ArchT")
+
+
+class SearchSpaceError(ValueError):
+    """An invalid architecture, architecture string or search-space name.
+
+    The message quotes the offending part and lists what would have been valid.
+    """
+
+
+class CategoricalTrial(Protocol):
+    """The part of ``optuna.trial.Trial`` (or ``FixedTrial``) that a search space uses."""
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        """Returns one element of ``choices``; ``name`` always comes with the same ``choices``."""
+        ...
+
+
+class RandomTrial:
+    """A :class:`CategoricalTrial` that draws every choice uniformly from a NumPy generator.
+
+    It lets :meth:`SearchSpace.sample` reuse the define-by-run code of :meth:`SearchSpace.suggest`.
+
+    Args:
+        rng: the source of randomness; it is advanced by every call.
+    """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self._rng = rng
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        """Returns a uniformly drawn element of ``choices`` (``name`` is ignored)."""
+        del name
+        return choices[int(self._rng.integers(len(choices)))]
+
+
+def check_choice(value: Any, valid: Sequence[Any], what: str) -> None:
+    """Raises :class:`SearchSpaceError` unless ``value`` is one of ``valid``.
+
+    Args:
+        value: the value to check.
+        valid: the allowed values.
+        what: a short description of the value for the message, e.g. ``"op on edge 1<-0"``.
+    """
+    if value not in valid:
+        raise SearchSpaceError(
+            f"invalid {what}: {value!r}; valid: {', '.join(repr(v) for v in valid)}"
+        )
+
+
+def count_params(module: nn.Module, input_shape: Sequence[int]) -> int:
+    """Counts the scalars in the ``params`` collection of ``module`` without initialising it.
+
+    Args:
+        module: a module called as ``module(x, train=False)``.
+        input_shape: the shape of one sample; the module is traced on a batch of shape
+            ``(1, *input_shape)``.
+
+    Returns:
+        The number of trainable parameters (BatchNorm statistics are not counted).
+    """
+    x = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+    variables = jax.eval_shape(lambda x: module.init(jax.random.key(0), x, train=False), x)
+    return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(variables.get("params", {})))
+
+
+class SearchSpace(abc.ABC, Generic[ArchT]):
+    """A finite set of architectures of type ``ArchT`` and how to build them.
+
+    Every module returned by :meth:`build` takes NHWC images (or ``(batch, features)`` for tabular
+    spaces) of shape ``(batch, *input_shape)`` and is called as ``module(x, train=False)``:
+    ``train=False`` uses BatchNorm running averages, ``train=True`` uses batch statistics and needs
+    ``mutable=["batch_stats"]`` in ``apply``. It returns logits of shape ``(batch, num_classes)``.
+
+    Attributes:
+        name: the registry name of the space.
+        input_shape: the shape of one input sample, without the batch axis.
+    """
+
+    name: ClassVar[str]
+    input_shape: tuple[int, ...]
+
+    @abc.abstractmethod
+    def suggest(self, trial: CategoricalTrial) -> ArchT:
+        """Builds an arch define-by-run from ``trial.suggest_categorical`` calls.
+
+        Each parameter name always comes with the same choice list (plain str/int/bool values),
+        so conditional choices use distinct names per branch.
+        """
+
+    def sample(self, rng: np.random.Generator) -> ArchT:
+        """Draws an arch by answering every choice of :meth:`suggest` uniformly at random."""
+        return self.suggest(RandomTrial(rng))
+
+    @abc.abstractmethod
+    def enumerate(self) -> Iterator[ArchT]:
+        """Yields every arch of the space exactly once, lazily, in a deterministic order."""
+
+    @abc.abstractmethod
+    def build(self, arch: ArchT, *args: Any, **options: Any) -> nn.Module:
+        """Returns the Flax module of ``arch``.
+
+        Each space declares its own keyword-only options: ``num_classes`` and size options.
+        """
+
+    @abc.abstractmethod
+    def to_str(self, arch: ArchT) -> str:
+        """Formats ``arch`` as a string that :meth:`from_str` parses back to an equal arch."""
+
+    @abc.abstractmethod
+    def from_str(self, s: str) -> ArchT:
+        """Parses an arch string; raises :class:`SearchSpaceError` quoting the bad part."""
+
+    def canonical(self, arch: ArchT) -> ArchT:
+        """Returns one representative of the archs that compute the same function as ``arch``.
+
+        The default is the identity; spaces with known equivalences override it.
+        """
+        return arch
+
+    def num_params(self, arch: ArchT, **options: Any) -> int:
+        """Counts the trainable parameters of ``build(arch, **options)`` via ``jax.eval_shape``."""
+        return count_params(self.build(arch, **options), self.input_shape)

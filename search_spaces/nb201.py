@@ -1,0 +1,289 @@
+"""NAS-Bench-201 (Dong & Yang, ICLR 2020): one 4-node cell repeated in a fixed ResNet-like skeleton.
+
+Cell: node 0 is the cell input; node ``j`` (1..3) is the sum over ``i < j`` of
+``op_{i->j}(node_i)``; the cell output is node 3. The six edges, in the benchmark's order, are
+``1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2`` (:data:`EDGES`); the five ops are :data:`OPS`.
+
+Arch strings use the benchmark's format, one ``|op~input|`` group per node joined by ``+``::
+
+    |nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|
+
+Network (``C`` channels, ``N`` cells per stage, input ``(B, H, W, 3)``): stem conv 3x3 + BN;
+``N`` cells at ``C``; a stride-2 ResNet basic block to ``2C``; ``N`` cells; basic block to ``4C``;
+``N`` cells; BN + ReLU; global average pooling; Dense classifier. With ``C=16, N=5`` and 10 classes
+the number of trainable parameters equals the benchmark's for every arch (BatchNorm affine
+parameters included).
+
+Parameter names mirror the reference PyTorch code: ``stem_conv``, ``stem_bn``, ``cells_{k}``
+(``k`` in ``0..3N+1``; the basic blocks are ``cells_{N}`` and ``cells_{2N+1}``), ``lastact_bn``,
+``classifier``. Inside a cell, the op on edge ``i->j`` lives under ``edge_{j}_{i}/{op}`` (e.g.
+``cells_0/edge_2_1/nor_conv_3x3/conv/kernel``), so a supernet holding every op of an edge can use
+the same keys.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from .base import CategoricalTrial, SearchSpace, SearchSpaceError, check_choice
+from .layers import ReLUConvBN, avg_pool_3x3, batch_norm, conv, global_avg_pool
+
+#: The five candidate ops, in the benchmark's order.
+OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+#: The six edges ``(to, from)`` in the benchmark's order.
+EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+#: Number of nodes of a cell, input node included.
+NUM_NODES = 4
+#: Ops that map an all-zero input to an all-zero output for every parameter value.
+ZERO_PRESERVING = frozenset({"none", "skip_connect", "avg_pool_3x3"})
+
+
+@dataclass(frozen=True)
+class NB201Arch:
+    """One NAS-Bench-201 cell.
+
+    Attributes:
+        ops: six op names from :data:`OPS`, one per edge of :data:`EDGES`, in that order (any
+            sequence; stored as a tuple).
+
+    Raises:
+        SearchSpaceError: if there are not six ops or one is unknown.
+    """
+
+    ops: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ops", tuple(self.ops))
+        if len(self.ops) != len(EDGES):
+            raise SearchSpaceError(
+                f"a NAS-Bench-201 cell has {len(EDGES)} edges, got {len(self.ops)} ops: {self.ops}"
+            )
+        for (j, i), op in zip(EDGES, self.ops, strict=True):
+            check_choice(op, OPS, f"op on edge {j}<-{i}")
+
+
+def _edges_into(j: int) -> list[int]:
+    """Indices into :data:`EDGES` of the edges into node ``j``, by input node."""
+    return [e for e, (to, _) in enumerate(EDGES) if to == j]
+
+
+def canonical_ops(ops: tuple[str, ...]) -> tuple[str, ...]:
+    """Replaces by ``none`` every op that cannot change the cell's function.
+
+    The rule is sound for every value of the parameters and BatchNorm statistics, in both train
+    modes (it is not complete: e.g. cells that differ by a chain of skip connections stay distinct):
+
+    1. Zero nodes. A node all of whose incoming terms are zero is identically zero. An op out of a
+       zero node whose output is zero for a zero input (``none``, ``skip_connect``,
+       ``avg_pool_3x3``) contributes nothing and becomes ``none``. Convolutions out of a zero node
+       are kept: ReLU-Conv-BN maps zeros to the BatchNorm shift, which is not zero in general.
+    2. Dead nodes. A node whose value reaches node 3 through no non-``none`` op does not affect the
+       output; the ops into it become ``none``.
+
+    Args:
+        ops: six op names in :data:`EDGES` order.
+
+    Returns:
+        Six op names in :data:`EDGES` order; applying the function again changes nothing.
+    """
+    out = list(ops)
+    zero = [False]
+    for j in range(1, NUM_NODES):
+        for e in _edges_into(j):
+            if zero[EDGES[e][1]] and out[e] in ZERO_PRESERVING:
+                out[e] = "none"
+        zero.append(all(out[e] == "none" for e in _edges_into(j)))
+    live = [False] * (NUM_NODES - 1) + [True]
+    for i in range(NUM_NODES - 2, 0, -1):
+        live[i] = any(
+            out[e] != "none" and live[to] for e, (to, src) in enumerate(EDGES) if src == i
+        )
+        if not live[i]:
+            for e in _edges_into(i):
+                out[e] = "none"
+    return tuple(out)
+
+
+def to_str(arch: NB201Arch) -> str:
+    """Formats an arch in the benchmark's ``|op~i|+|op~i|op~i|+...`` format."""
+    groups = ("|".join(f"{arch.ops[e]}~{EDGES[e][1]}" for e in _edges_into(j)) for j in (1, 2, 3))
+    return "+".join(f"|{g}|" for g in groups)
+
+
+def from_str(s: str) -> NB201Arch:
+    """Parses the benchmark's arch string.
+
+    Raises:
+        SearchSpaceError: quoting the malformed group or token, or the unknown op.
+    """
+    groups = s.split("+")
+    if len(groups) != NUM_NODES - 1:
+        raise SearchSpaceError(
+            f"NAS-Bench-201 string {s!r} has {len(groups)} '+'-separated node groups, "
+            f"expected {NUM_NODES - 1} like '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'"
+        )
+    ops: list[str] = []
+    for j, group in enumerate(groups, start=1):
+        tokens = group.strip("|").split("|")
+        if not (group.startswith("|") and group.endswith("|")) or len(tokens) != j:
+            raise SearchSpaceError(
+                f"node group {group!r} of {s!r}: expected {j} '|op~input|' tokens "
+                f"with inputs {list(range(j))}"
+            )
+        for i, token in enumerate(tokens):
+            op, sep, src = token.partition("~")
+            if not sep or src != str(i):
+                raise SearchSpaceError(
+                    f"token {token!r} in node group {group!r} of {s!r}: expected 'op~{i}', "
+                    f"the op on edge {j}<-{i}"
+                )
+            check_choice(op, OPS, f"op {token!r} in {s!r}")
+            ops.append(op)
+    return NB201Arch(tuple(ops))
+
+
+class NB201Edge(nn.Module):
+    """The op of one edge; its parameters, if any, live under a submodule named after the op.
+
+    Attributes:
+        op: an op name from :data:`OPS`.
+        features: channels of input and output.
+    """
+
+    op: str
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        """Maps ``(B, H, W, features)`` to the same shape."""
+        if self.op == "none":
+            return jnp.zeros_like(x)
+        if self.op == "skip_connect":
+            return x
+        if self.op == "avg_pool_3x3":
+            return avg_pool_3x3(x)
+        kernel_size = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}[self.op]
+        return ReLUConvBN(self.features, kernel_size, name=self.op)(x, train)
+
+
+class NB201Cell(nn.Module):
+    """A NAS-Bench-201 cell; the op on edge ``i->j`` is the submodule ``edge_{j}_{i}``.
+
+    Attributes:
+        arch: the cell.
+        features: channels of input and output.
+    """
+
+    arch: NB201Arch
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        """Maps ``(B, H, W, features)`` to the same shape."""
+        nodes = [x]
+        for j in range(1, NUM_NODES):
+            terms = [
+                NB201Edge(self.arch.ops[e], self.features, name=f"edge_{j}_{EDGES[e][1]}")(
+                    nodes[EDGES[e][1]], train
+                )
+                for e in _edges_into(j)
+            ]
+            nodes.append(sum(terms[1:], terms[0]))
+        return nodes[-1]
+
+
+class ResNetBasicBlock(nn.Module):
+    """The stride-2 reduction block between stages.
+
+    ``conv_b(conv_a(x)) + downsample(x)`` with ReLU-Conv3x3-BN ``conv_a`` (stride 2) and
+    ``conv_b``, and a shortcut of 2x2 average pooling (stride 2) then a bias-free 1x1 conv.
+
+    Attributes:
+        features: output channels.
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        """Maps ``(B, H, W, C_in)`` to ``(B, H // 2, W // 2, features)`` for even ``H, W``."""
+        y = ReLUConvBN(self.features, 3, stride=2, name="conv_a")(x, train)
+        y = ReLUConvBN(self.features, 3, name="conv_b")(y, train)
+        shortcut = conv(self.features, 1, name="downsample")(nn.avg_pool(x, (2, 2), (2, 2)))
+        return y + shortcut
+
+
+class NB201Network(nn.Module):
+    """The NAS-Bench-201 network of one cell.
+
+    Attributes:
+        arch: the cell, repeated ``3 * N`` times.
+        C: channels of the first stage (then ``2C`` and ``4C``).
+        N: cells per stage.
+        num_classes: classifier outputs.
+    """
+
+    arch: NB201Arch
+    C: int = 16
+    N: int = 5
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        """Maps images ``(B, H, W, 3)`` (``H, W`` divisible by 4) to logits ``(B, num_classes)``."""
+        x = conv(self.C, 3, name="stem_conv")(x)
+        x = batch_norm(train, name="stem_bn")(x)
+        index = itertools.count()
+        for stage in range(3):
+            features = self.C * 2**stage
+            if stage:
+                x = ResNetBasicBlock(features, name=f"cells_{next(index)}")(x, train)
+            for _ in range(self.N):
+                x = NB201Cell(self.arch, features, name=f"cells_{next(index)}")(x, train)
+        x = nn.relu(batch_norm(train, name="lastact_bn")(x))
+        return nn.Dense(self.num_classes, name="classifier")(global_avg_pool(x))
+
+
+class NB201Space(SearchSpace[NB201Arch]):
+    """The 5**6 = 15,625 NAS-Bench-201 cells.
+
+    Args:
+        input_shape: one image ``(H, W, 3)``; CIFAR's ``(32, 32, 3)`` by default.
+    """
+
+    name = "nb201"
+
+    def __init__(self, input_shape: tuple[int, int, int] = (32, 32, 3)) -> None:
+        self.input_shape = tuple(input_shape)
+
+    def suggest(self, trial: CategoricalTrial) -> NB201Arch:
+        """One categorical over :data:`OPS` per edge, named ``edge_{j}<-{i}``."""
+        return NB201Arch(tuple(trial.suggest_categorical(f"edge_{j}<-{i}", OPS) for j, i in EDGES))
+
+    def enumerate(self) -> Iterator[NB201Arch]:
+        """All 15,625 cells, in ``itertools.product(OPS, repeat=6)`` order."""
+        return (NB201Arch(ops) for ops in itertools.product(OPS, repeat=len(EDGES)))
+
+    def build(
+        self, arch: NB201Arch, *, num_classes: int = 10, C: int = 16, N: int = 5
+    ) -> NB201Network:
+        """The benchmark's network (``C=16, N=5``) or a resized one."""
+        return NB201Network(arch, C=C, N=N, num_classes=num_classes)
+
+    def to_str(self, arch: NB201Arch) -> str:
+        """See :func:`to_str`."""
+        return to_str(arch)
+
+    def from_str(self, s: str) -> NB201Arch:
+        """See :func:`from_str`."""
+        return from_str(s)
+
+    def canonical(self, arch: NB201Arch) -> NB201Arch:
+        """See :func:`canonical_ops`."""
+        return NB201Arch(canonical_ops(arch.ops))

@@ -1,0 +1,44 @@
+"""Search spaces by name: ``get("nb201")``, ``register(name, factory)``, ``names()``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .base import SearchSpace, check_choice
+from .darts import DartsSpace
+from .macro import MacroSpace
+from .mlp import MLPSpace
+from .nb201 import NB201Space
+
+Factory = Callable[..., SearchSpace[Any]]
+
+_FACTORIES: dict[str, Factory] = {
+    space.name: space for space in (NB201Space, DartsSpace, MacroSpace, MLPSpace)
+}
+
+
+def register(name: str, factory: Factory) -> None:
+    """Makes ``get(name, **options)`` return ``factory(**options)``.
+
+    Raises:
+        ValueError: if ``name`` is already registered.
+    """
+    if name in _FACTORIES:
+        raise ValueError(f"search space {name!r} is already registered")
+    _FACTORIES[name] = factory
+
+
+def names() -> list[str]:
+    """The registered names, sorted."""
+    return sorted(_FACTORIES)
+
+
+def get(name: str, **options: Any) -> SearchSpace[Any]:
+    """Creates the space registered as ``name`` with the factory's keyword ``options``.
+
+    Raises:
+        SearchSpaceError: if ``name`` is not registered; the message lists the valid names.
+    """
+    check_choice(name, names(), "search space name")
+    return _FACTORIES[name](**options)

@@ -1,0 +1,315 @@
+"""NAS-Bench-201: strings, enumeration, suggestions, parameter counts, modules, canonical form."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optuna
+import pytest
+from spaces_helpers import assert_error_quotes, images, key, run_forward
+
+from search_spaces import NB201Arch, NB201Space
+from search_spaces.nb201 import EDGES, OPS, NB201Cell, ResNetBasicBlock, canonical_ops
+
+SPACE = NB201Space()
+#: The first arch string of the benchmark's files (arch index 1 in the NASWOT CSV).
+EXAMPLE = (
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
+    "+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+)
+SLICE = Path(__file__).parent / "data" / "nb201_params_slice.csv"
+
+
+def arch(*ops: str) -> NB201Arch:
+    return NB201Arch(ops)
+
+
+def uniform(op: str) -> NB201Arch:
+    return NB201Arch((op,) * len(EDGES))
+
+
+def test_string_round_trip() -> None:
+    parsed = SPACE.from_str(EXAMPLE)
+    assert parsed.ops == (
+        "nor_conv_3x3",
+        "nor_conv_3x3",
+        "avg_pool_3x3",
+        "skip_connect",
+        "nor_conv_3x3",
+        "skip_connect",
+    )
+    assert SPACE.to_str(parsed) == EXAMPLE
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        a = SPACE.sample(rng)
+        assert SPACE.from_str(SPACE.to_str(a)) == a
+
+
+@pytest.mark.parametrize(
+    ("bad", "parts"),
+    [
+        (
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|",
+            ["has 2 '+'-separated node groups, expected 3", "|op~0|+|op~0|op~1|+"],
+        ),
+        (
+            EXAMPLE.replace("avg_pool_3x3", "max_pool_3x3"),
+            ["'max_pool_3x3'", "'max_pool_3x3~1'", "valid: 'none', 'skip_connect'"],
+        ),
+        (EXAMPLE.replace("avg_pool_3x3~1", "avg_pool_3x3~5"), ["'avg_pool_3x3~5'", "'op~1'"]),
+        (EXAMPLE.replace("skip_connect~2", "skip_connect2"), ["'skip_connect2'", "edge 3<-2"]),
+        (
+            EXAMPLE.replace("|skip_connect~2|", "|"),
+            ["'|skip_connect~0|nor_conv_3x3~1|'", "expected 3", "[0, 1, 2]"],
+        ),
+        (EXAMPLE.replace("|+|", "+", 1), ["'|nor_conv_3x3~0'", "expected 1"]),
+    ],
+)
+def test_from_str_errors_quote_the_bad_part(bad: str, parts: list[str]) -> None:
+    assert_error_quotes(lambda: SPACE.from_str(bad), *parts)
+
+
+def test_arch_validates_ops() -> None:
+    example = SPACE.from_str(EXAMPLE)
+    assert NB201Arch(list(example.ops)) == example
+    assert hash(NB201Arch(list(example.ops))) == hash(example)
+    assert_error_quotes(lambda: arch(*OPS), "6 edges, got 5 ops")
+    assert_error_quotes(
+        lambda: arch("none", "none", "none", "none", "none", "conv"),
+        "edge 3<-2: 'conv'",
+        "valid: 'none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3'",
+    )
+
+
+def test_enumerate_yields_every_arch_once_in_order() -> None:
+    archs = list(SPACE.enumerate())
+    assert len(archs) == len(set(archs)) == 5**6
+    assert archs[0] == uniform("none") and archs[-1] == uniform("avg_pool_3x3")
+    assert archs[1] == arch("none", "none", "none", "none", "none", "skip_connect")
+    assert archs == list(SPACE.enumerate())
+
+
+def test_suggest_with_optuna() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    a = SPACE.suggest(trial)
+    assert list(trial.params) == [
+        "edge_1<-0",
+        "edge_2<-0",
+        "edge_2<-1",
+        "edge_3<-0",
+        "edge_3<-1",
+        "edge_3<-2",
+    ]
+    assert tuple(trial.params.values()) == a.ops
+    fixed = dict(zip(trial.params, SPACE.from_str(EXAMPLE).ops, strict=True))
+    assert SPACE.suggest(optuna.trial.FixedTrial(fixed)) == SPACE.from_str(EXAMPLE)
+
+
+def test_sample_is_reproducible_and_covers_every_op() -> None:
+    a, b = (SPACE.sample(np.random.default_rng(5)) for _ in range(2))
+    assert a == b
+    rng = np.random.default_rng(0)
+    ops = [SPACE.sample(rng).ops for _ in range(50)]
+    for e in range(len(EDGES)):
+        assert {o[e] for o in ops} == set(OPS)
+
+
+# Hand-derived counts of the benchmark network (C=16, N=5, 10 classes); convs have no bias and every
+# BatchNorm has a scale and a shift.
+#   stem: conv 3*16*9 = 432, BN 32                                          ->    464
+#   basic block 16->32: conv_a 16*32*9 = 4608 + BN 64, conv_b 32*32*9 = 9216 + BN 64,
+#                       shortcut 1x1 16*32 = 512                            ->  14464
+#   basic block 32->64: 18432 + 128 + 36864 + 128 + 2048                    ->  57600
+#   last BN 2*64 = 128; classifier 64*10 + 10 = 650                         ->    778
+#   total without cell params (all-none cells)                              ->  73306
+# A conv op (ReLU, conv, BN) on one edge, in 5 cells per stage at C = 16, 32, 64:
+#   nor_conv_1x1: 5*(16*16 + 32) + 5*(32*32 + 64) + 5*(64*64 + 128) = 1440 + 5440 + 21120 = 28000
+#   nor_conv_3x3: 5*(9*16*16 + 32) + 5*(9*32*32 + 64) + 5*(9*64*64 + 128)
+#               = 11680 + 46400 + 184960 = 243040
+# none, skip_connect and avg_pool_3x3 have no parameters.
+@pytest.mark.parametrize(
+    ("a", "expected"),
+    [
+        (uniform("none"), 73306),
+        (uniform("skip_connect"), 73306),
+        (uniform("avg_pool_3x3"), 73306),
+        (uniform("nor_conv_1x1"), 73306 + 6 * 28000),
+        (uniform("nor_conv_3x3"), 73306 + 6 * 243040),
+        (SPACE.from_str(EXAMPLE), 73306 + 3 * 243040),
+        (
+            arch("nor_conv_1x1", "none", "nor_conv_3x3", "avg_pool_3x3", "nor_conv_1x1", "none"),
+            73306 + 2 * 28000 + 243040,
+        ),
+    ],
+)
+def test_num_params_hand_derived(a: NB201Arch, expected: int) -> None:
+    assert SPACE.num_params(a) == expected
+
+
+def test_num_params_match_the_benchmark_slice() -> None:
+    """30 rows of the benchmark's parameter counts (see data/README.md), in millions to 1e-6."""
+    with SLICE.open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 30
+    for row in rows:
+        n = SPACE.num_params(SPACE.from_str(row["arch_str"]))
+        assert abs(n / 1e6 - float(row["params_mb"])) < 5e-7, row
+
+
+def test_num_params_scale_with_options() -> None:
+    # C=4, N=1, 3 classes, all-none cells: stem 3*4*9 + 8 = 116; block 4->8: 288 + 16 + 576 + 16
+    # + 32 = 928; block 8->16: 1152 + 32 + 2304 + 32 + 128 = 3648; last BN 32; classifier 16*3 + 3
+    # = 51. Total 4775.
+    assert SPACE.num_params(uniform("none"), C=4, N=1, num_classes=3) == 4775
+
+
+def test_forward_every_op_both_modes() -> None:
+    a = arch("nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "skip_connect", "none", "nor_conv_3x3")
+    fwd = run_forward(SPACE.build(a, C=4, N=1, num_classes=3), images())
+    assert fwd.y_eval.shape == fwd.y_train.shape == (2, 3)
+    params = fwd.variables["params"]
+    # N=1: cells_0 (C), cells_1 (basic block), cells_2 (2C), cells_3 (basic block), cells_4 (4C).
+    assert set(params) == {"stem_conv", "stem_bn", "lastact_bn", "classifier"} | {
+        f"cells_{k}" for k in range(5)
+    }
+    assert set(params["cells_0"]) == {"edge_1_0", "edge_2_0", "edge_3_2"}
+    assert params["cells_0"]["edge_1_0"]["nor_conv_1x1"]["conv"]["kernel"].shape == (1, 1, 4, 4)
+    assert params["cells_2"]["edge_3_2"]["nor_conv_3x3"]["conv"]["kernel"].shape == (3, 3, 8, 8)
+    assert set(params["cells_1"]) == {"conv_a", "conv_b", "downsample"}
+
+
+def test_basic_block_halves_the_resolution() -> None:
+    x = jnp.ones((2, 8, 8, 4))
+    block = ResNetBasicBlock(8)
+    variables = block.init(key(0), x)
+    assert block.apply(variables, x).shape == (2, 4, 4, 8)
+
+
+def apply_cell(a: NB201Arch, x: jax.Array, variables: dict[str, Any] | None = None) -> jax.Array:
+    cell = NB201Cell(a, x.shape[-1])
+    return cell.apply(variables or cell.init(key(0), x), x)
+
+
+def test_cell_sums_its_edges() -> None:
+    x = jax.random.normal(key(0), (2, 4, 4, 3))
+    # node1 = x, node2 = node1, node3 = node0 + node1 + node2 = 3x.
+    skips = arch(
+        "skip_connect", "none", "skip_connect", "skip_connect", "skip_connect", "skip_connect"
+    )
+    np.testing.assert_allclose(apply_cell(skips, x), 3 * x, rtol=1e-6)
+    # node3 = avg_pool(node2) with node2 = x; all-none: zeros.
+    pool = arch("none", "skip_connect", "none", "none", "none", "avg_pool_3x3")
+    np.testing.assert_allclose(
+        apply_cell(pool, x),
+        nn.avg_pool(x, (3, 3), (1, 1), ((1, 1), (1, 1)), count_include_pad=False),
+        rtol=1e-6,
+    )
+    np.testing.assert_array_equal(apply_cell(uniform("none"), x), jnp.zeros_like(x))
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        # Already canonical: every node is non-zero and reaches node 3.
+        (EXAMPLE, EXAMPLE),
+        # Node 1 is zero: the skip and the pooling out of it contribute nothing.
+        (
+            "|none~0|+|skip_connect~0|skip_connect~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|",
+            "|none~0|+|skip_connect~0|none~1|+|none~0|none~1|nor_conv_3x3~2|",
+        ),
+        # Node 1 is zero but the conv out of it gives the BatchNorm shift: kept.
+        (
+            "|none~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|",
+            "|none~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|",
+        ),
+        # Nodes 1 and 2 do not reach node 3: the ops into them are dropped.
+        (
+            "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|none~1|none~2|",
+            "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|",
+        ),
+        # Node 2 is dead (benchmark arch 296); node 1 still reaches node 3.
+        (
+            "|skip_connect~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_1x1~1|none~2|",
+            "|skip_connect~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|none~2|",
+        ),
+        # Node 3 is zero: the whole cell is zero.
+        (
+            "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|none~2|",
+            "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+        ),
+        # Zero propagates: node 2 = skip(zero node 1), so the pooling out of node 2 is dropped too.
+        (
+            "|none~0|+|none~0|skip_connect~1|+|nor_conv_1x1~0|none~1|avg_pool_3x3~2|",
+            "|none~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|",
+        ),
+    ],
+)
+def test_canonical_examples(before: str, after: str) -> None:
+    assert SPACE.to_str(SPACE.canonical(SPACE.from_str(before))) == after
+
+
+def test_canonical_is_idempotent_and_only_drops_ops() -> None:
+    representatives = set()
+    for a in SPACE.enumerate():
+        c = canonical_ops(a.ops)
+        assert canonical_ops(c) == c
+        assert all(new in (old, "none") for old, new in zip(a.ops, c, strict=True))
+        representatives.add(c)
+    assert uniform("none").ops in representatives
+    assert len(representatives) < 5**6
+
+
+def perturbed_variables(a: NB201Arch, x: jax.Array) -> dict[str, Any]:
+    """Cell variables plus uniform(0.5, 1.5) noise, so that BatchNorm shifts are not zero."""
+    variables = NB201Cell(a, x.shape[-1]).init(key(0), x)
+    leaves, treedef = jax.tree.flatten(variables)
+    keys = jax.random.split(key(1), len(leaves))
+    noisy = [
+        leaf + jax.random.uniform(k, leaf.shape, minval=0.5, maxval=1.5)
+        for k, leaf in zip(keys, leaves, strict=True)
+    ]
+    return jax.tree.unflatten(treedef, noisy)
+
+
+def restrict(tree: Any, like: Any) -> Any:
+    """The sub-tree of nested dicts ``tree`` with the keys of ``like``."""
+    if isinstance(like, dict):
+        return {k: restrict(tree[k], v) for k, v in like.items()}
+    return tree
+
+
+@pytest.mark.parametrize(
+    "s",
+    [
+        "|none~0|+|skip_connect~0|skip_connect~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_3x3~2|",
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|",
+    ],
+)
+@pytest.mark.parametrize("train", [False, True])
+def test_canonical_computes_the_same_function(s: str, train: bool) -> None:
+    a = SPACE.from_str(s)
+    c = SPACE.canonical(a)
+    assert c != a
+    x = jax.random.normal(key(2), (2, 4, 4, 3))
+    variables = perturbed_variables(a, x)
+    # The canonical cell's parameters are a sub-tree of the original's (edge_{j}_{i}/{op} keys).
+    c_variables = restrict(variables, jax.eval_shape(NB201Cell(c, 3).init, key(0), x))
+    y_a = NB201Cell(a, 3).apply(variables, x, train=train, mutable=["batch_stats"])[0]
+    y_c = NB201Cell(c, 3).apply(c_variables, x, train=train, mutable=["batch_stats"])[0]
+    np.testing.assert_allclose(y_c, y_a, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_a_conv_out_of_a_zero_node_is_not_zero(train: bool) -> None:
+    a = SPACE.from_str("|none~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|")
+    x = jax.random.normal(key(2), (2, 4, 4, 3))
+    y = NB201Cell(a, 3).apply(perturbed_variables(a, x), x, train=train, mutable=["batch_stats"])[0]
+    # So replacing that conv by none (a zero cell) would change the function.
+    assert float(jnp.abs(y).max()) > 0.1
