@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -183,6 +184,33 @@ def finished_trials(study: optuna.Study) -> int:
     return sum(FIGURES in t.user_attrs for t in study.get_trials(states=_SCORED_STATES))
 
 
+_PASSWORD = re.compile(r"(?<=://)([^:/@]*):([^@/]*)@")
+
+
+def mask_password(text: str) -> str:
+    """`text` with the password of every ``scheme://user:password@host`` URL in it masked."""
+    return _PASSWORD.sub(r"\1:***@", text)
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage from a URL: any RDB URL (``sqlite:///``, ``postgresql://``, ...) or
+    ``journal:PATH`` for a journal file on a shared file system.
+
+    Raises:
+      StudyError: naming the URL (password masked) when it cannot be opened.
+    """
+    try:
+        if url.startswith("journal:"):
+            backend = optuna.storages.journal.JournalFileBackend(url.removeprefix("journal:"))
+            return optuna.storages.JournalStorage(backend)
+        return optuna.storages.get_storage(url)
+    except Exception as error:
+        raise StudyError(
+            f"cannot open storage {mask_password(url)!r}: "
+            f"{type(error).__name__}: {mask_password(str(error))}"
+        ) from None
+
+
 def _sampler(directions: Sequence[str], seed: int | None) -> optuna.samplers.BaseSampler:
     if len(directions) == 1:
         return optuna.samplers.TPESampler(seed=seed)
@@ -199,7 +227,7 @@ def create_study(
 ) -> optuna.Study:
     """Creates or loads a study; a loaded one must have the same directions."""
     study = optuna.create_study(
-        storage=storage,
+        storage=None if storage is None else open_storage(storage),
         study_name=study_name,
         directions=list(directions),
         sampler=sampler or _sampler(directions, seed),
@@ -270,9 +298,12 @@ def search(
     study = create_study(
         objective.directions, storage=storage, study_name=study_name, seed=seed, sampler=sampler
     )
-    remaining = n_trials - finished_trials(study)
+    finished = finished_trials(study)
+    remaining = n_trials - finished
     if remaining <= 0:
         return study
+    if sampler is None:  # a resumed study draws on, instead of repeating its first draws
+        study.sampler = _sampler(objective.directions, seed + finished)
     with tqdm(total=n_trials, initial=n_trials - remaining, disable=not show_progress,
               desc="trials", unit="trial") as bar:
         study.optimize(
