@@ -1,1 +1,52 @@
-"""Training-free scores of architectures at initialisation."""
+"""Training-free scores of architectures at initialisation.
+
+Every scorer takes a Flax linen module (called as ``module.apply(variables, x, train=...)``), its
+variables or None (initialise from ``key``) and a batch ``(x, y)``, and returns a `Score`. Build
+them by name with `get`; list the names with `names`.
+"""
+
+from .base import BaseScorer as BaseScorer
+from .base import BatchNormScorer as BatchNormScorer
+from .base import Score as Score
+from .base import Scorer as Scorer
+from .base import ScorerError as ScorerError
+from .baselines import Flops as Flops
+from .baselines import Params as Params
+from .linear_regions import LinearRegions as LinearRegions
+from .naswot import NASWOT as NASWOT
+from .ntk import NTKCond as NTKCond
+from .ntk import NTKEigSpectrum as NTKEigSpectrum
+from .ntk import NTKTrace as NTKTrace
+from .ntk import ntk_cond as ntk_cond
+from .registry import get as get
+from .registry import names as names
+from .registry import register as register
+from .table import score_table as score_table
+from .zero_cost import GradNorm as GradNorm
+from .zero_cost import JacobCov as JacobCov
+from .zero_cost import Snip as Snip
+from .zero_cost import Synflow as Synflow
+
+__all__ = [
+    "NASWOT",
+    "BaseScorer",
+    "BatchNormScorer",
+    "Flops",
+    "GradNorm",
+    "JacobCov",
+    "LinearRegions",
+    "NTKCond",
+    "NTKEigSpectrum",
+    "NTKTrace",
+    "Params",
+    "Score",
+    "Scorer",
+    "ScorerError",
+    "Snip",
+    "Synflow",
+    "get",
+    "names",
+    "ntk_cond",
+    "register",
+    "score_table",
+]

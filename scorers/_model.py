@@ -1,0 +1,96 @@
+"""Flax linen plumbing shared by the scorers: forward passes, initialisation, parameter subsets and
+per-module caches of compiled functions."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Collection
+from typing import Any, TypeVar, cast
+
+import flax.linen as nn
+import jax
+from flax import traverse_util
+
+from scorers.base import ScorerError, Variables
+
+T = TypeVar("T")
+Path = tuple[str, ...]
+FlatParams = dict[Path, jax.Array]
+
+_CACHE_SIZE = 32
+_SELECTED, _FIXED = "params", "fixed"
+
+
+def per_module_cache(builder: Callable[..., T]) -> Callable[..., T]:
+    """Caches ``builder(module, *options)`` (compiled functions) per module configuration.
+
+    Flax linen modules compare and hash by their configuration, so equal architectures share
+    compiled code. Unhashable modules (e.g. with a list attribute) are built afresh every time.
+    """
+    cached = functools.lru_cache(maxsize=_CACHE_SIZE)(builder)
+
+    @functools.wraps(builder)
+    def get(*args: Any) -> T:
+        try:
+            hash(args)
+        except TypeError:
+            return builder(*args)
+        return cached(*args)
+
+    return get
+
+
+def forward(module: nn.Module, variables: Variables, x: jax.Array, *, train: bool) -> jax.Array:
+    """The module's output on ``x: (N, ...)``.
+
+    ``train=True`` normalises BatchNorm with the batch's statistics (running statistics are updated
+    and discarded); ``train=False`` uses the running statistics.
+    """
+    if not train:
+        return cast(jax.Array, module.apply(variables, x, train=False))
+    y, _ = module.apply(variables, x, train=True, mutable=["batch_stats"])
+    return cast(jax.Array, y)
+
+
+@per_module_cache
+def _initializer(module: nn.Module) -> Callable[[jax.Array, jax.Array], Variables]:
+    return jax.jit(module.init)
+
+
+def init_variables(
+    module: nn.Module, variables: Variables | None, x: jax.Array, key: jax.Array
+) -> Variables:
+    """`variables` if given, else ``module.init(key, x[:1])`` (jit-compiled once per module)."""
+    if variables is not None:
+        return variables
+    return _initializer(module)(key, x[:1])
+
+
+def split_params(variables: Variables, names: Collection[str] | None) -> dict[str, Any]:
+    """Moves the parameters that are not differentiated out of the ``"params"`` collection.
+
+    Args:
+      variables: Flax variables with a ``"params"`` collection.
+      names: the leaf names to keep in ``"params"`` (e.g. ``{"kernel"}``); None keeps all.
+
+    Returns:
+      The variables with ``"params"`` flattened to ``{path: leaf}`` for the selected leaves and the
+      others under ``"fixed"``; `merge_params` undoes it. The NTK engine differentiates only
+      ``"params"``.
+
+    Raises:
+      ScorerError: if no parameter has one of `names`.
+    """
+    flat: FlatParams = traverse_util.flatten_dict(variables["params"])
+    chosen = {path: leaf for path, leaf in flat.items() if names is None or path[-1] in names}
+    if not chosen:
+        raise ScorerError(f"the model has no parameter named {' or '.join(sorted(names or ()))}")
+    fixed = {path: leaf for path, leaf in flat.items() if path not in chosen}
+    return {**variables, _SELECTED: chosen, _FIXED: fixed}
+
+
+def merge_params(split: dict[str, Any]) -> dict[str, Any]:
+    """The Flax variables that `split_params` split."""
+    rest = {name: tree for name, tree in split.items() if name not in (_SELECTED, _FIXED)}
+    params = traverse_util.unflatten_dict({**split[_SELECTED], **split[_FIXED]})
+    return {**rest, "params": params}

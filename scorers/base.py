@@ -1,0 +1,175 @@
+"""The scorer interface: `Score`, the `Scorer` protocol, `BaseScorer` and `ScorerError`."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+import time
+from collections.abc import Collection, Mapping
+from typing import Any, ClassVar, Literal, Protocol, get_args, runtime_checkable
+
+import flax.linen as nn
+import jax
+import numpy as np
+
+Direction = Literal["minimize", "maximize"]
+BNMode = Literal["train", "eval"]
+"""BatchNorm on the batch's statistics (training mode) or on its running statistics."""
+Variables = Mapping[str, Any]
+Batch = tuple[np.ndarray, np.ndarray]
+
+
+class ScorerError(ValueError):
+    """A scorer that cannot be built, or an input it cannot score (bad batch, model or option)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    """One architecture's score.
+
+    Attributes:
+      value: the figure an optimiser ranks by, in the scorer's `direction`; never NaN (a score
+        that cannot be computed is the worst value, ``inf`` or ``-inf``).
+      extras: named figures for analysis (e.g. ``lambda_max``, ``trace``, ``seconds``).
+    """
+
+    value: float
+    extras: Mapping[str, float]
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Scores a Flax linen module at initialisation on one batch.
+
+    ``module`` is called as ``module.apply(variables, x, train=...)``; ``variables`` None means
+    initialise from ``key`` (scorers that average several initialisations derive their keys from
+    it). ``batch`` is ``(x: (N, ...), y: (N,))``.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def direction(self) -> Direction: ...
+
+    def __call__(
+        self,
+        module: nn.Module,
+        variables: Variables | None,
+        batch: Batch,
+        *,
+        key: jax.Array,
+    ) -> Score: ...
+
+
+def check_batch(batch: Batch, batch_size: int | None = None) -> tuple[jax.Array, np.ndarray]:
+    """Checks a batch and keeps its first `batch_size` rows.
+
+    Args:
+      batch: ``(x, y)``: inputs ``(N, ...)`` of a floating dtype, labels ``(N,)``.
+      batch_size: rows to keep (None: all).
+
+    Returns:
+      ``(x, y)``: ``x`` as a device array, ``y`` as a numpy array.
+
+    Raises:
+      ScorerError: naming what is wrong (not a pair, shapes, dtype, NaN or inf in ``x``, too few
+        rows).
+    """
+    if not isinstance(batch, tuple | list) or len(batch) != 2:
+        raise ScorerError(f"batch must be a pair (x, y), got {type(batch).__name__}")
+    x, y = np.asarray(batch[0]), np.asarray(batch[1])
+    if x.ndim < 2 or x.shape[0] < 1:
+        raise ScorerError(f"batch inputs x must have shape (N, ...) with N >= 1, got {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ScorerError(f"batch inputs x must be floating point, got dtype {x.dtype}")
+    if y.shape[:1] != x.shape[:1]:
+        raise ScorerError(f"batch labels y must have shape ({x.shape[0]},), got {y.shape}")
+    nan, inf = int(np.isnan(x).sum()), int(np.isinf(x).sum())
+    if nan or inf:
+        raise ScorerError(
+            f"batch inputs x hold {nan} NaN and {inf} inf values out of {x.size}; clean the data "
+            "before scoring"
+        )
+    if batch_size is not None:
+        if batch_size > x.shape[0]:
+            raise ScorerError(f"batch_size={batch_size} but the batch has only {x.shape[0]} rows")
+        x, y = x[:batch_size], y[:batch_size]
+    return jax.numpy.asarray(x), y
+
+
+def check_choice(option: str, value: object, valid: Collection[object]) -> None:
+    """Raises `ScorerError` naming the valid values when `value` is not one of them."""
+    if value not in valid:
+        raise ScorerError(f"unknown {option} {value!r}; valid: {', '.join(map(str, valid))}")
+
+
+def worst(direction: Direction) -> float:
+    """The worst score in `direction`: ``inf`` when minimising, ``-inf`` when maximising."""
+    return math.inf if direction == "minimize" else -math.inf
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseScorer(abc.ABC):
+    """Checks the batch, times the call and keeps NaN out of the value; subclasses `_score`.
+
+    Attributes:
+      name: the scorer's name (its column in `score_table`); subclasses set the default.
+      batch_size: score the first `batch_size` rows of the batch (None: all of them).
+    """
+
+    direction: ClassVar[Direction]
+    name: str = ""
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ScorerError(f"batch_size must be a positive integer, got {self.batch_size}")
+
+    def __call__(
+        self,
+        module: nn.Module,
+        variables: Variables | None,
+        batch: Batch,
+        *,
+        key: jax.Array,
+    ) -> Score:
+        x, y = check_batch(batch, self.batch_size)
+        start = time.perf_counter()
+        value, extras = self._score(module, variables, x, y, key)
+        seconds = time.perf_counter() - start
+        value = worst(self.direction) if math.isnan(value) else float(value)
+        return Score(value, {**extras, "seconds": seconds})
+
+    @abc.abstractmethod
+    def _score(
+        self,
+        module: nn.Module,
+        variables: Variables | None,
+        x: jax.Array,
+        y: np.ndarray,
+        key: jax.Array,
+    ) -> tuple[float, dict[str, float]]:
+        """``(value, extras)`` for a checked batch ``x: (N, ...)``, ``y: (N,)``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchNormScorer(BaseScorer):
+    """A scorer with a BatchNorm mode.
+
+    Attributes:
+      bn: ``"train"``: BatchNorm on the batch's statistics (the network in training mode);
+        ``"eval"``: on its running statistics.
+    """
+
+    bn: BNMode = "train"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("bn", self.bn, get_args(BNMode))
+
+    @property
+    def train(self) -> bool:
+        """Whether BatchNorm runs on batch statistics."""
+        return self.bn == "train"

@@ -1,0 +1,375 @@
+"""Scores from the spectrum of the empirical NTK at initialisation: `ntk_cond` (TE-NAS),
+`ntk_trace` and `ntk_eig_spectrum`.
+
+The ``N x N`` kernel of one batch is computed by the engine (`ntk_nas.empirical_ntk_fn`) for several
+initialisations in one compiled call (vmapped over the initialisations when the engine's memory
+plan allows it) and its eigenvalues are taken on the host in float64.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal, get_args
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import ntk_nas
+from scorers._model import forward, merge_params, per_module_cache, split_params
+from scorers.base import BatchNormScorer, Direction, ScorerError, Variables, check_choice
+
+Output = Literal["sum_logits", "trace"]
+Aggregate = Literal["mean", "median"]
+Preset = Literal["default", "tenas"]
+
+TENAS_LEAVES = frozenset({"kernel", "scale"})
+"""Flax's names for what PyTorch calls ``weight``: conv/dense kernels and normalisation scales."""
+
+_IMPLEMENTATIONS = tuple(i.value for i in ntk_nas.Implementation)
+_AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
+    "mean": lambda v: float(np.mean(v)),
+    "median": lambda v: float(np.median(v)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Compiled:
+    """The compiled pieces for one module and kernel definition."""
+
+    init: Callable[[jax.Array, jax.Array], Variables]
+    kernel_fn: ntk_nas.NTKFunction
+    kernels: Callable[..., jax.Array]
+    parallel: dict[tuple[Any, ...], bool]
+
+
+@per_module_cache
+def _compile(
+    module: nn.Module,
+    output: Output,
+    train: bool,
+    leaves: frozenset[str] | None,
+    implementation: str,
+) -> _Compiled:
+    def apply(split: dict[str, Any], x: jax.Array) -> jax.Array:
+        return forward(module, merge_params(split), x, train=train)
+
+    kernel_fn = ntk_nas.empirical_ntk_fn(
+        apply,
+        output=output,
+        implementation=implementation,
+        independent_samples=not train,
+        check_finite=False,
+    )
+
+    def kernels(stacked: Variables, x: jax.Array, chunk: int) -> jax.Array:
+        def one(variables: Variables) -> jax.Array:
+            return kernel_fn(split_params(variables, leaves), x)
+
+        return jax.lax.map(one, stacked, batch_size=chunk)
+
+    return _Compiled(
+        init=jax.jit(jax.vmap(module.init, in_axes=(0, None))),
+        kernel_fn=kernel_fn,
+        kernels=jax.jit(kernels, static_argnames="chunk"),
+        parallel={},
+    )
+
+
+def _fits_in_parallel(
+    compiled: _Compiled, split: dict[str, Any], x: jax.Array, repeats: int
+) -> bool:
+    """Whether `repeats` kernels fit in memory at once: the engine's plan for ``repeats * N``
+    samples (more memory than `repeats` kernels of ``N``) needs no tiling."""
+    key = (x.shape, x.dtype, repeats)
+    if key not in compiled.parallel:
+        stacked = jnp.zeros((repeats * x.shape[0], *x.shape[1:]), x.dtype)
+        try:
+            plan = compiled.kernel_fn.plan(split, stacked)
+        except ntk_nas.NTKInputError:  # a batch-coupled kernel over the memory budget
+            compiled.parallel[key] = False
+        else:
+            compiled.parallel[key] = plan.block >= stacked.shape[0]
+    return compiled.parallel[key]
+
+
+def ntk_kernels(
+    module: nn.Module,
+    variables: Variables | None,
+    x: jax.Array,
+    key: jax.Array,
+    *,
+    output: Output = "sum_logits",
+    train: bool = True,
+    leaves: frozenset[str] | None = None,
+    repeats: int = 1,
+    implementation: str = "auto",
+) -> np.ndarray:
+    """Empirical NTKs of `module` on one batch, one per initialisation.
+
+    Args:
+      module: a Flax linen module called as ``module.apply(variables, x, train=...)``.
+      variables: its variables (then ``repeats`` is 1), or None to initialise `repeats` times from
+        ``jax.random.split(key, repeats)``.
+      x: inputs ``(N, ...)``.
+      key: PRNG key for the initialisations.
+      output: ``"sum_logits"``: the NTK of ``sum_o f_o``; ``"trace"``: summed over outputs.
+      train: BatchNorm on batch statistics (the exact NTK of the batch-coupled network) or, False,
+        on running statistics.
+      leaves: differentiate only the parameters with these leaf names (None: all).
+      repeats: initialisations when `variables` is None.
+      implementation: the engine's implementation (``"auto"``, ``"jacobian_contraction"``,
+        ``"ntk_vector_products"``).
+
+    Returns:
+      ``(R, N, N)`` kernels in the engine's dtype (float32 unless x64 is enabled), R = 1 when
+      `variables` is given, else `repeats`.
+
+    Raises:
+      ScorerError: if the engine rejects the model or the batch.
+    """
+    compiled = _compile(module, output, train, leaves, implementation)
+    try:
+        if variables is None:
+            stacked = compiled.init(jax.random.split(key, repeats), x[:1])
+        else:
+            stacked = jax.tree.map(lambda leaf: jnp.asarray(leaf)[None], variables)
+        count = jax.tree.leaves(stacked)[0].shape[0]
+        first = split_params(jax.tree.map(lambda leaf: leaf[0], stacked), leaves)
+        chunk = count if _fits_in_parallel(compiled, first, x, count) else 1
+        return np.asarray(compiled.kernels(stacked, x, chunk))
+    except ntk_nas.NTKInputError as error:
+        raise ScorerError(f"the NTK engine rejected the model or batch: {error}") from error
+
+
+def eigenvalues(kernel: np.ndarray) -> np.ndarray | None:
+    """Ascending eigenvalues ``(N,)`` of a symmetric kernel ``(N, N)``, in float64 on the host;
+    None when the kernel holds NaN or inf."""
+    k = np.asarray(kernel, np.float64)
+    if not np.isfinite(k).all():
+        return None
+    return np.linalg.eigvalsh((k + k.T) / 2)
+
+
+def condition_number(eigs: np.ndarray, eps: float, degenerate: float = math.inf) -> float:
+    """``lambda_max / lambda_min`` of a positive semi-definite kernel.
+
+    Args:
+      eigs: ascending eigenvalues ``(N,)``.
+      eps: the machine epsilon of the kernel's dtype.
+      degenerate: the value for an all-zero kernel (0 / 0).
+
+    Returns:
+      The condition number; ``inf`` when ``lambda_min <= lambda_max * N * eps`` (singular up to
+      round-off, which also covers round-off making ``lambda_min`` negative).
+    """
+    lambda_min, lambda_max = float(eigs[0]), float(eigs[-1])
+    if lambda_max <= 0:
+        return degenerate
+    if lambda_min <= lambda_max * eigs.size * eps:
+        return math.inf
+    return lambda_max / lambda_min
+
+
+@dataclasses.dataclass(frozen=True)
+class _NTKScorer(BatchNormScorer):
+    """Computes the kernels and aggregates per-initialisation summaries; subclasses `_summary`.
+
+    Attributes:
+      output: ``"sum_logits"`` (the NTK of the sum of logits, as TE-NAS) or ``"trace"``.
+      repeats: initialisations averaged when `variables` is None.
+      aggregate: ``"mean"`` or ``"median"`` over the initialisations.
+      bn: ``"train"`` (BatchNorm on batch statistics: the exact NTK of the batch-coupled network)
+        or ``"eval"`` (running statistics).
+      leaves: leaf names of the differentiated parameters (None: all parameters).
+      implementation: the engine's implementation.
+    """
+
+    output: Output = "sum_logits"
+    repeats: int = 3
+    aggregate: Aggregate = "median"
+    leaves: frozenset[str] | None = None
+    implementation: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("output", self.output, get_args(Output))
+        check_choice("aggregate", self.aggregate, get_args(Aggregate))
+        check_choice("implementation", self.implementation, _IMPLEMENTATIONS)
+        if self.repeats < 1:
+            raise ScorerError(f"repeats must be a positive integer, got {self.repeats}")
+        if self.leaves is not None:
+            object.__setattr__(self, "leaves", frozenset(self.leaves))
+
+    def _score(
+        self,
+        module: nn.Module,
+        variables: Variables | None,
+        x: jax.Array,
+        y: np.ndarray,
+        key: jax.Array,
+    ) -> tuple[float, dict[str, float]]:
+        kernels = ntk_kernels(
+            module,
+            variables,
+            x,
+            key,
+            output=self.output,
+            train=self.train,
+            leaves=self.leaves,
+            repeats=self.repeats,
+            implementation=self.implementation,
+        )
+        summaries = [self._summary(k) for k in kernels]
+        combine = _AGGREGATES[self.aggregate]
+        aggregated = {
+            name: combine(np.array([s[name] for s in summaries])) for name in summaries[0]
+        }
+        value = aggregated.pop("value")
+        return value, self._finish(value, aggregated)
+
+    @abc.abstractmethod
+    def _summary(self, kernel: np.ndarray) -> dict[str, float]:
+        """``{"value": ..., extras...}`` of one kernel ``(N, N)``."""
+
+    def _finish(self, value: float, extras: dict[str, float]) -> dict[str, float]:
+        """Extras derived from the aggregated value."""
+        return extras
+
+
+@dataclasses.dataclass(frozen=True)
+class NTKCond(_NTKScorer):
+    """Condition number ``lambda_max / lambda_min`` of the NTK at initialisation (lower is better).
+
+    Extras: ``lambda_max``, ``lambda_min``, ``trace`` (aggregated like the value) and
+    ``log10_cond``. A kernel singular up to round-off scores ``inf`` (the worst rank); so does a
+    kernel with NaN or inf, or an all-zero one (`degenerate`; TE-NAS's 0 / 0 gives NaN there,
+    which it maps to 1e5). Build it with `ntk_cond` for the presets.
+
+    References:
+      Chen, Gong, Wang. Neural Architecture Search on ImageNet in Four GPU Hours: A Theoretically
+      Inspired Perspective (TE-NAS). ICLR 2021.
+    """
+
+    direction: ClassVar[Direction] = "minimize"
+    name: str = "ntk_cond"
+    degenerate: float = math.inf
+
+    def _summary(self, kernel: np.ndarray) -> dict[str, float]:
+        eigs = eigenvalues(kernel)
+        if eigs is None:
+            nan = math.nan
+            return {"value": self.degenerate, "lambda_max": nan, "lambda_min": nan, "trace": nan}
+        eps = float(np.finfo(kernel.dtype).eps)
+        return {
+            "value": condition_number(eigs, eps, self.degenerate),
+            "lambda_max": float(eigs[-1]),
+            "lambda_min": float(eigs[0]),
+            "trace": float(eigs.sum()),
+        }
+
+    def _finish(self, value: float, extras: dict[str, float]) -> dict[str, float]:
+        return {**extras, "log10_cond": math.log10(value) if value > 0 else math.inf}
+
+
+@dataclasses.dataclass(frozen=True)
+class NTKTrace(_NTKScorer):
+    """Trace of the NTK at initialisation (higher is better), or ``trace / N`` with `normalize`.
+
+    Extras: ``trace`` and ``trace_per_sample``. A kernel with NaN or inf scores ``-inf``.
+
+    References:
+      Shu, Cai, Dai, Ooi, Low. NASI: Label- and Data-agnostic Neural Architecture Search at
+      Initialization. ICLR 2022.
+    """
+
+    direction: ClassVar[Direction] = "maximize"
+    name: str = "ntk_trace"
+    normalize: bool = False
+
+    def _summary(self, kernel: np.ndarray) -> dict[str, float]:
+        k = np.asarray(kernel, np.float64)
+        trace = float(np.trace(k)) if np.isfinite(k).all() else math.nan
+        per_sample = trace / k.shape[0]
+        return {
+            "value": per_sample if self.normalize else trace,
+            "trace": trace,
+            "trace_per_sample": per_sample,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class NTKEigSpectrum(_NTKScorer):
+    """The top `top_k` eigenvalues of the NTK at initialisation, for analysis.
+
+    The value is ``lambda_max`` (direction "maximize" only to satisfy the interface); extras
+    ``eig_1`` >= ``eig_2`` >= ... (each aggregated over initialisations; NaN beyond N or for a
+    kernel with NaN or inf).
+
+    References:
+      Jacot, Gabriel, Hongler. Neural Tangent Kernel: Convergence and Generalization in Neural
+      Networks. NeurIPS 2018.
+    """
+
+    direction: ClassVar[Direction] = "maximize"
+    name: str = "ntk_eig_spectrum"
+    top_k: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.top_k < 1:
+            raise ScorerError(f"top_k must be a positive integer, got {self.top_k}")
+
+    def _summary(self, kernel: np.ndarray) -> dict[str, float]:
+        top = np.full(self.top_k, math.nan)
+        eigs = eigenvalues(kernel)
+        if eigs is not None:
+            descending = eigs[::-1][: self.top_k]
+            top[: descending.size] = descending
+        named = {f"eig_{i + 1}": float(e) for i, e in enumerate(top)}
+        return {"value": named["eig_1"], **named}
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "tenas": {
+        "name": "ntk_cond_tenas",
+        "output": "sum_logits",
+        "bn": "train",
+        "leaves": TENAS_LEAVES,
+        "batch_size": 72,
+        "repeats": 3,
+        "aggregate": "mean",
+        "degenerate": 1e5,
+    },
+}
+"""Option sets of `ntk_cond`; options passed explicitly override them."""
+
+
+def ntk_cond(preset: Preset = "default", **options: Any) -> NTKCond:
+    """The `NTKCond` scorer with a preset's options, overridden by `options`.
+
+    Presets:
+      ``"default"``: every parameter differentiated, BatchNorm on batch statistics (the exact NTK
+        of the batch-coupled network), the sum-of-logits kernel, the median over 3
+        initialisations, the whole batch; a degenerate kernel scores ``inf``.
+      ``"tenas"``: TE-NAS's definition (``lib/procedures/ntk.py`` of VITA-Group/TENAS): per-sample
+        gradients of the sum of logits of the network in training mode, over the parameters
+        PyTorch names ``weight`` (Flax ``kernel`` and normalisation ``scale``; biases excluded),
+        on one mini-batch of 72 (their NAS-Bench-201 setting), the mean over 3 initialisations,
+        and 1e5 where TE-NAS's condition number is NaN (an all-zero or non-finite kernel).
+        TE-NAS also re-initialises with Kaiming-normal fan-out weights; that is up to the model.
+
+    Raises:
+      ScorerError: for an unknown preset, option or option value.
+    """
+    check_choice("preset", preset, PRESETS)
+    fields = [field.name for field in dataclasses.fields(NTKCond)]
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise ScorerError(f"ntk_cond takes no option {', '.join(unknown)}; its options: {fields}")
+    return NTKCond(**{**PRESETS[preset], **options})

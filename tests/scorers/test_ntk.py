@@ -1,0 +1,121 @@
+"""NTK scorers against a dense float64 NTK from `jax.jacfwd`; invariances; degenerate networks."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scorers import NTKEigSpectrum, NTKTrace, ScorerError, get, ntk_cond
+from scorers.ntk import TENAS_LEAVES, condition_number, ntk_kernels
+from tests.scorers.models import MLP, Scaled, batch, condition, init, reference_ntk
+
+KEY = jax.random.key(0)
+X, Y = batch()
+MODEL = MLP()
+VARIABLES = init(MODEL, X)
+
+
+@pytest.mark.parametrize(
+    ("bn", "output"), [("train", "sum_logits"), ("train", "trace"), ("eval", "sum_logits")]
+)
+def test_ntk_cond_matches_the_dense_float64_reference(bn: str, output: str) -> None:
+    score = ntk_cond(bn=bn, output=output)(MODEL, VARIABLES, (X, Y), key=KEY)
+    kernel = reference_ntk(MODEL, VARIABLES, X, train=bn == "train", output=output)
+    eigs = np.linalg.eigvalsh(kernel)
+    np.testing.assert_allclose(score.value, condition(kernel), rtol=1e-3)
+    np.testing.assert_allclose(score.extras["lambda_max"], eigs[-1], rtol=1e-4)
+    np.testing.assert_allclose(score.extras["lambda_min"], eigs[0], rtol=1e-3)
+    np.testing.assert_allclose(score.extras["trace"], np.trace(kernel), rtol=1e-4)
+    assert score.extras["log10_cond"] == pytest.approx(math.log10(score.value))
+
+
+def test_trace_and_spectrum_match_the_reference() -> None:
+    kernel = reference_ntk(MODEL, VARIABLES, X, train=True)
+    eigs = np.linalg.eigvalsh(kernel)[::-1]
+    trace = NTKTrace()(MODEL, VARIABLES, (X, Y), key=KEY)
+    per_sample = NTKTrace(normalize=True)(MODEL, VARIABLES, (X, Y), key=KEY)
+    spectrum = NTKEigSpectrum(top_k=3)(MODEL, VARIABLES, (X, Y), key=KEY)
+    np.testing.assert_allclose(trace.value, np.trace(kernel), rtol=1e-4)
+    np.testing.assert_allclose(per_sample.value, np.trace(kernel) / len(X), rtol=1e-4)
+    top = [spectrum.extras[f"eig_{i}"] for i in (1, 2, 3)]
+    np.testing.assert_allclose(top, eigs[:3], rtol=1e-4)
+    assert spectrum.value == spectrum.extras["eig_1"]
+    assert "eig_4" not in spectrum.extras
+
+
+def test_tenas_preset_differentiates_only_kernels_and_scales() -> None:
+    scorer = ntk_cond("tenas", batch_size=len(X))
+    score = scorer(MODEL, VARIABLES, (X, Y), key=KEY)
+    only = reference_ntk(MODEL, VARIABLES, X, train=True, leaves={"kernel", "scale"})
+    every = reference_ntk(MODEL, VARIABLES, X, train=True)
+    assert scorer.name == "ntk_cond_tenas" and scorer.leaves == TENAS_LEAVES
+    np.testing.assert_allclose(score.extras["trace"], np.trace(only), rtol=1e-4)
+    np.testing.assert_allclose(score.value, condition(only), rtol=1e-3)
+    assert not np.isclose(np.trace(only), np.trace(every), rtol=1e-3)
+
+
+def test_condition_number_is_invariant_to_scaling_the_output() -> None:
+    scaled = Scaled(MODEL, 7.0)
+    variables = {c: {"inner": tree} for c, tree in VARIABLES.items()}
+    plain = ntk_cond()(MODEL, VARIABLES, (X, Y), key=KEY)
+    scaled_score = ntk_cond()(scaled, variables, (X, Y), key=KEY)
+    np.testing.assert_allclose(scaled_score.value, plain.value, rtol=1e-4)
+    np.testing.assert_allclose(scaled_score.extras["trace"], 49 * plain.extras["trace"], rtol=1e-4)
+
+
+def test_repeats_initialise_from_split_keys_and_aggregate() -> None:
+    keys = jax.random.split(KEY, 3)
+    per_init = [
+        ntk_cond()(MODEL, MODEL.init(k, jnp.asarray(X[:1])), (X, Y), key=KEY).value for k in keys
+    ]
+    median = ntk_cond(repeats=3)(MODEL, None, (X, Y), key=KEY)
+    mean = ntk_cond(repeats=3, aggregate="mean")(MODEL, None, (X, Y), key=KEY)
+    np.testing.assert_allclose(median.value, np.median(per_init), rtol=1e-4)
+    np.testing.assert_allclose(mean.value, np.mean(per_init), rtol=1e-4)
+    kernels = ntk_kernels(MODEL, None, jnp.asarray(X), KEY, repeats=3)  # vmapped, one call
+    assert kernels.shape == (3, len(X), len(X))
+    assert not np.allclose(kernels[0], kernels[1])
+
+
+def test_batch_size_keeps_the_first_rows() -> None:
+    head = ntk_cond(batch_size=6)(MODEL, VARIABLES, (X, Y), key=KEY)
+    np.testing.assert_allclose(
+        head.value, ntk_cond()(MODEL, VARIABLES, (X[:6], Y[:6]), key=KEY).value, rtol=1e-6
+    )
+
+
+def test_a_dead_network_scores_the_worst() -> None:
+    dead = jax.tree.map(jnp.zeros_like, VARIABLES)
+    score = ntk_cond()(MODEL, dead, (X, Y), key=KEY)
+    assert score.value == math.inf and score.extras["log10_cond"] == math.inf
+    assert ntk_cond("tenas", batch_size=len(X))(MODEL, dead, (X, Y), key=KEY).value == 1e5
+
+
+def test_condition_number_guards_round_off() -> None:
+    eps = float(np.finfo(np.float32).eps)
+    assert condition_number(np.array([2.0, 4.0]), eps) == 2.0
+    assert condition_number(np.array([-1e-9, 1.0, 4.0]), eps) == math.inf
+    assert condition_number(np.array([1e-8, 4.0]), eps) == math.inf
+    assert condition_number(np.zeros(3), eps, degenerate=1e5) == 1e5
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"repeats": 0}, "repeats must be a positive integer"),
+        ({"output": "full"}, "unknown output 'full'; valid: sum_logits, trace"),
+        ({"aggregate": "max"}, "unknown aggregate"),
+        ({"bn": "frozen"}, "unknown bn"),
+        ({"preset": "nasi"}, "unknown preset 'nasi'; valid: default, tenas"),
+        ({"implementation": "magic"}, "unknown implementation"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"colour": "red"}, "ntk_cond takes no option colour"),
+    ],
+)
+def test_bad_options_are_scorer_errors(options: dict[str, object], message: str) -> None:
+    with pytest.raises(ScorerError, match=message):
+        get("ntk_cond", **options)
