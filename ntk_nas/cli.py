@@ -14,8 +14,8 @@ import optuna
 import scorers as scorer_registry
 import search_spaces
 from ntk_nas import results, study
-from ntk_nas.data import DEFAULT_SPEC, DataError
 from ntk_nas._ntk.errors import NTKInputError
+from ntk_nas.data import DEFAULT_SPEC, DataError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -69,7 +69,9 @@ def make_parser() -> argparse.ArgumentParser:
     _common(search)
     search.add_argument("--trials", type=int, default=20, help="total scored trials wanted")
     search.add_argument("--timeout", type=float, default=None, help="stop after S seconds")
-    search.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in --out)")
+    search.add_argument(
+        "--storage", default=None, help="Optuna storage URL (default: SQLite in --out)"
+    )
     search.add_argument("--study", default="ntk-nas", help="study name")
     search.add_argument("--out", type=Path, default=Path("ntk-nas-out"), help="output folder")
     search.add_argument("--top", type=int, default=10, help="rows of the printed table")
@@ -115,8 +117,10 @@ def run_search(args: argparse.Namespace) -> int:
     rows = study.result_rows(found)
     names = [s.name for s in chosen]
     results.write_csv(rows, args.out / "results.csv")
-    results.write_json({"study": args.study, "space": args.space, "scorers": names,
-                        "trials": rows}, args.out / "results.json")
+    results.write_json(
+        {"study": args.study, "space": args.space, "scorers": names, "trials": rows},
+        args.out / "results.json",
+    )
     _plots(rows, chosen, args.out)
     print(results.format_table(rows, _value_columns(names), args.top))
     print(f"\n{len(rows)} trials; results in {args.out}/")
@@ -127,15 +131,20 @@ def _plots(rows: list[dict[str, Any]], chosen: Sequence[Any], out: Path) -> None
     ordered = sorted(rows, key=lambda r: r["trial"])
     first = chosen[0]
     values = [r[first.name] for r in ordered if math.isfinite(r[first.name])]
-    results.plot_history(values, first.direction == "minimize", first.name,
-                         out / "history.png")
+    results.plot_history(values, first.direction == "minimize", first.name, out / "history.png")
     if len(chosen) > 1:
         second = chosen[1]
-        points = [(r[first.name], r[second.name]) for r in ordered
-                  if math.isfinite(r[first.name]) and math.isfinite(r[second.name])]
-        results.plot_pareto(points, (first.direction == "minimize",
-                                     second.direction == "minimize"),
-                            (first.name, second.name), out / "pareto.png")
+        points = [
+            (r[first.name], r[second.name])
+            for r in ordered
+            if math.isfinite(r[first.name]) and math.isfinite(r[second.name])
+        ]
+        results.plot_pareto(
+            points,
+            (first.direction == "minimize", second.direction == "minimize"),
+            (first.name, second.name),
+            out / "pareto.png",
+        )
 
 
 def run_rank(args: argparse.Namespace) -> int:
@@ -147,8 +156,15 @@ def run_rank(args: argparse.Namespace) -> int:
     if not archs:
         raise study.StudyError(f"--archs file {args.archs} lists no architectures")
     chosen = _scorers(args)
-    rows = study.rank(args.space, archs, chosen, args.data, seed=args.seed,
-                      batch_size=args.batch_size, build_options=_build_options(args.build))
+    rows = study.rank(
+        args.space,
+        archs,
+        chosen,
+        args.data,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        build_options=_build_options(args.build),
+    )
     if args.out is not None:
         results.write_csv(rows, args.out)
     print(results.format_table(rows, _value_columns([s.name for s in chosen]), len(rows)))
@@ -156,9 +172,16 @@ def run_rank(args: argparse.Namespace) -> int:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    rows = study.rank(args.space, [args.arch], _scorers(args), args.data, seed=args.seed,
-                      batch_size=args.batch_size, build_options=_build_options(args.build),
-                      show_progress=False)
+    rows = study.rank(
+        args.space,
+        [args.arch],
+        _scorers(args),
+        args.data,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        build_options=_build_options(args.build),
+        show_progress=False,
+    )
     for key, value in rows[0].items():
         print(f"{key}: {results._cell(value)}")
     return 0
@@ -176,8 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         return {"search": run_search, "rank": run_rank, "score": run_score}[args.command](args)
     except KeyboardInterrupt:
-        print("\nntk-nas: interrupted; finished trials are saved, run the same command to continue",
-              file=sys.stderr)
+        print(
+            "\nntk-nas: interrupted; finished trials are saved, run the same command to continue",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except _USER_ERRORS as error:
         print(f"ntk-nas: error: {error}", file=sys.stderr)

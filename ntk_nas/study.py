@@ -163,8 +163,12 @@ class Objective:
         figures = self._known(trial.study, canonical)
         if figures is None:
             figures = evaluate(
-                self.space, arch, self.scorers, self.batch,
-                seed=self.seed, build_options=self.build_options,
+                self.space,
+                arch,
+                self.scorers,
+                self.batch,
+                seed=self.seed,
+                build_options=self.build_options,
             )
             self._seen[canonical] = figures
         trial.set_user_attr(FIGURES, figures)
@@ -201,7 +205,8 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     """
     try:
         if url.startswith("journal:"):
-            backend = optuna.storages.journal.JournalFileBackend(url.removeprefix("journal:"))
+            path = url.removeprefix("journal:")
+            backend = optuna.storages.journal.JournalFileBackend(path)  # type: ignore[attr-defined]
             return optuna.storages.JournalStorage(backend)
         return optuna.storages.get_storage(url)
     except Exception as error:
@@ -229,7 +234,7 @@ def create_study(
     study = optuna.create_study(
         storage=None if storage is None else open_storage(storage),
         study_name=study_name,
-        directions=list(directions),
+        directions=[str(d) for d in directions],  # type: ignore[misc]
         sampler=sampler or _sampler(directions, seed),
         load_if_exists=True,
     )
@@ -304,8 +309,13 @@ def search(
         return study
     if sampler is None:  # a resumed study draws on, instead of repeating its first draws
         study.sampler = _sampler(objective.directions, seed + finished)
-    with tqdm(total=n_trials, initial=n_trials - remaining, disable=not show_progress,
-              desc="trials", unit="trial") as bar:
+    with tqdm(
+        total=n_trials,
+        initial=n_trials - remaining,
+        disable=not show_progress,
+        desc="trials",
+        unit="trial",
+    ) as bar:
         study.optimize(
             objective, n_trials=remaining, timeout=timeout, callbacks=[_progress_callback(bar)]
         )
@@ -320,7 +330,9 @@ def result_rows(study: optuna.Study) -> list[dict[str, Any]]:
 
     def key(row: dict[str, Any]) -> tuple[float, ...]:
         values = row["values"] or [math.inf] * len(signs)
-        return tuple(s * v if math.isfinite(v) else math.inf for s, v in zip(signs, values, strict=True))
+        return tuple(
+            s * v if math.isfinite(v) else math.inf for s, v in zip(signs, values, strict=True)
+        )
 
     return sorted(rows, key=key)
 

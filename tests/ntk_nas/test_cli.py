@@ -12,8 +12,12 @@ from pathlib import Path
 import pytest
 
 TINY = ["--build", "C=4", "--build", "N=1", "--data", "gaussian:8,8,3", "--batch-size", "4"]
-ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
-ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+" + (
+    "|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+)
+ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+" + (
+    "|skip_connect~0|skip_connect~1|skip_connect~2|"
+)
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +27,12 @@ def ntk_nas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "ntk_nas.cli", *args],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+        check=False,
     )
 
 
@@ -43,8 +52,18 @@ def test_search_writes_results_and_resumes(tmp_path):
 
 def test_multi_objective_search_draws_pareto_plot(tmp_path):
     out = tmp_path / "out"
-    done = ntk_nas("search", "--scorer", "ntk_cond:repeats=1", "--scorer", "params",
-                   "--trials", "2", "--out", str(out), *TINY)
+    done = ntk_nas(
+        "search",
+        "--scorer",
+        "ntk_cond:repeats=1",
+        "--scorer",
+        "params",
+        "--trials",
+        "2",
+        "--out",
+        str(out),
+        *TINY,
+    )
     assert done.returncode == 0, done.stderr
     assert (out / "pareto.png").stat().st_size > 0
 
@@ -80,8 +99,12 @@ def test_lists():
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
-    done = ntk_nas(*args, "--out" if args[0] == "search" else "--seed",
-                   str(tmp_path / "o") if args[0] == "search" else "0", cwd=tmp_path)
+    done = ntk_nas(
+        *args,
+        "--out" if args[0] == "search" else "--seed",
+        str(tmp_path / "o") if args[0] == "search" else "0",
+        cwd=tmp_path,
+    )
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ntk-nas: error:") and message in lines[0]

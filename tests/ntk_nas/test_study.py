@@ -42,8 +42,10 @@ def _batch(n: int = 4) -> tuple[np.ndarray, np.ndarray]:
 def test_objective_records_figures_with_fixed_trial():
     space = search_spaces.get("nb201")
     arch = "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|"
-    params = {f"edge_{j}<-{i}": op for (j, i), op in zip(
-        search_spaces.nb201.EDGES, space.from_str(arch).ops, strict=True)}
+    params = {
+        f"edge_{j}<-{i}": op
+        for (j, i), op in zip(search_spaces.nb201.EDGES, space.from_str(arch).ops, strict=True)
+    }
     scorer = OutputNorm()
     objective = plugin.Objective(space, [scorer], _batch(), {"num_classes": 3, **BUILD})
     study = optuna.create_study(direction="maximize")
@@ -70,8 +72,9 @@ def test_search_dedupes_resumes_and_is_reproducible(tmp_path):
     resumed_archs = [t.user_attrs["arch"] for t in again.trials]
     assert resumed_archs[6:] != resumed_archs[:3]  # the resumed sampler draws on
     runs = [
-        ntk_nas.search("nb201", OutputNorm(), _batch(), 4, seed=3, build_options=BUILD,
-                       show_progress=False)
+        ntk_nas.search(
+            "nb201", OutputNorm(), _batch(), 4, seed=3, build_options=BUILD, show_progress=False
+        )
         for _ in range(2)
     ]
     outcomes = [[(t.user_attrs["arch"], t.value) for t in run.trials] for run in runs]
@@ -94,8 +97,9 @@ def test_non_finite_score_fails_the_trial_and_the_study_goes_on():
 
 
 def test_multi_objective_uses_nsga2_and_rows_sort():
-    found = ntk_nas.search("nb201", [OutputNorm(), "params"], _batch(), 4, build_options=BUILD,
-                           show_progress=False)
+    found = ntk_nas.search(
+        "nb201", [OutputNorm(), "params"], _batch(), 4, build_options=BUILD, show_progress=False
+    )
     assert isinstance(found.sampler, optuna.samplers.NSGAIISampler)
     rows = plugin.result_rows(found)
     assert len(rows) == 4 and all("params" in r for r in rows)
@@ -110,7 +114,9 @@ def test_rank_sorts_best_first_and_scores_duplicates_once():
     scorer = OutputNorm()
     rows = ntk_nas.rank("nb201", archs, scorer, _batch(), build_options=BUILD, show_progress=False)
     assert scorer.calls == 2
-    assert [r["output_norm"] for r in rows] == sorted((r["output_norm"] for r in rows), reverse=True)
+    assert [r["output_norm"] for r in rows] == sorted(
+        (r["output_norm"] for r in rows), reverse=True
+    )
 
 
 def test_unknown_scorer_option_syntax():
@@ -120,7 +126,15 @@ def test_unknown_scorer_option_syntax():
 
 def test_directions_of_a_loaded_study_must_match(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
-    ntk_nas.search("nb201", OutputNorm(), _batch(), 1, storage=storage, study_name="s",
-                   build_options=BUILD, show_progress=False)
+    ntk_nas.search(
+        "nb201",
+        OutputNorm(),
+        _batch(),
+        1,
+        storage=storage,
+        study_name="s",
+        build_options=BUILD,
+        show_progress=False,
+    )
     with pytest.raises(plugin.StudyError, match="directions"):
         plugin.create_study(["minimize"], storage=storage, study_name="s", seed=0)
