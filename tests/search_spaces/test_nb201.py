@@ -19,7 +19,7 @@ from search_spaces.nb201 import EDGES, OPS, NB201Cell, ResNetBasicBlock, canonic
 
 KeyFn = Callable[[int], jax.Array]
 SPACE = NB201Space()
-#: The first arch string of the benchmark's files (arch index 1 in the NASWOT CSV).
+#: Arch index 1 of the benchmark.
 EXAMPLE = (
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
     "+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
