@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import ntk_nas
-from scorers._model import forward, merge_params, per_module_cache, split_params
+from scorers._model import forward, init_variables, merge_params, per_module_cache, split_params
 from scorers.base import BatchNormScorer, Direction, ScorerError, Variables, check_choice
 
 Output = Literal["sum_logits", "trace"]
@@ -41,7 +41,6 @@ _AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
 class _Compiled:
     """The compiled pieces for one module and kernel definition."""
 
-    init: Callable[[jax.Array, jax.Array], Variables]
     kernel_fn: ntk_nas.NTKFunction
     kernels: Callable[..., jax.Array]
     parallel: dict[tuple[Any, ...], bool]
@@ -73,7 +72,6 @@ def _compile(
         return jax.lax.map(one, stacked, batch_size=chunk)
 
     return _Compiled(
-        init=jax.jit(jax.vmap(module.init, in_axes=(0, None))),
         kernel_fn=kernel_fn,
         kernels=jax.jit(kernels, static_argnames="chunk"),
         parallel={},
@@ -134,13 +132,14 @@ def ntk_kernels(
     """
     compiled = _compile(module, output, train, leaves, implementation)
     try:
-        if variables is None:
-            stacked = compiled.init(jax.random.split(key, repeats), x[:1])
-        else:
-            stacked = jax.tree.map(lambda leaf: jnp.asarray(leaf)[None], variables)
-        count = jax.tree.leaves(stacked)[0].shape[0]
-        first = split_params(jax.tree.map(lambda leaf: leaf[0], stacked), leaves)
-        chunk = count if _fits_in_parallel(compiled, first, x, count) else 1
+        inits = (
+            [variables]
+            if variables is not None
+            else [init_variables(module, None, x, k) for k in jax.random.split(key, repeats)]
+        )
+        stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
+        parallel = _fits_in_parallel(compiled, split_params(inits[0], leaves), x, len(inits))
+        chunk = len(inits) if parallel else 1
         return np.asarray(compiled.kernels(stacked, x, chunk))
     except ntk_nas.NTKInputError as error:
         raise ScorerError(f"the NTK engine rejected the model or batch: {error}") from error

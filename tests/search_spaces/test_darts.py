@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from typing import Any
 
+import jax
 import numpy as np
 import optuna
 import pytest
-from spaces_helpers import assert_error_quotes, images, run_forward
 
 from search_spaces import DartsGenotype, DartsSpace
 from search_spaces.darts import OPS, canonical_cell
@@ -96,8 +98,8 @@ def test_parameter_counts_hand_derived() -> None:
     assert SPACE.num_params(dil, layers=3, C=4) == base + (200 + 64 + 16) + (400 + 256 + 32)
 
 
-def test_forward_every_op_both_modes() -> None:
-    fwd = run_forward(SPACE.build(ALL_OPS, layers=3, C=4, num_classes=3), images())
+def test_forward_every_op_both_modes(forward: Callable[..., Any], images: jax.Array) -> None:
+    fwd = forward(SPACE.build(ALL_OPS, layers=3, C=4, num_classes=3), images)
     assert fwd.y_eval.shape == fwd.y_train.shape == (2, 3)
     params = fwd.variables["params"]
     assert set(params) == {"stem_conv", "stem_bn", "cells_0", "cells_1", "cells_2", "classifier"}
@@ -142,8 +144,10 @@ def test_forward_every_op_both_modes() -> None:
         ("__import__('os').system('false')", ["malformed genotype"]),
     ],
 )
-def test_from_str_errors_quote_the_bad_part(bad: str, parts: list[str]) -> None:
-    assert_error_quotes(lambda: SPACE.from_str(bad), *parts)
+def test_from_str_errors_quote_the_bad_part(
+    bad: str, parts: list[str], error_quotes: Callable[..., None]
+) -> None:
+    error_quotes(lambda: SPACE.from_str(bad), *parts)
 
 
 def test_suggest_with_optuna() -> None:

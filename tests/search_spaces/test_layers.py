@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,10 +33,12 @@ def test_max_pool_pads_with_minus_infinity() -> None:
 
 
 @pytest.mark.parametrize(("kernel", "dilation", "stride"), [(1, 1, 2), (3, 1, 2), (5, 2, 1)])
-def test_conv_pads_symmetrically_like_torch(kernel: int, dilation: int, stride: int) -> None:
+def test_conv_pads_symmetrically_like_torch(
+    kernel: int, dilation: int, stride: int, key: Callable[[int], jax.Array]
+) -> None:
     x = jnp.ones((1, 8, 8, 2))
     layer = conv(3, kernel, stride=stride, dilation=dilation)
-    variables = layer.init(jax.random.key(0, impl="rbg"), x)
+    variables = layer.init(key(0), x)
     assert "bias" not in variables["params"]
     y = layer.apply({"params": {"kernel": jnp.ones_like(variables["params"]["kernel"])}}, x)
     assert y.shape == (1, 8 // stride, 8 // stride, 3)
@@ -44,10 +48,10 @@ def test_conv_pads_symmetrically_like_torch(kernel: int, dilation: int, stride: 
     assert float(y[0, 0, 0, 0]) == ((kernel + 1) // 2) ** 2 * 2
 
 
-def test_batch_norm_uses_torch_momentum_and_eps() -> None:
+def test_batch_norm_uses_torch_momentum_and_eps(key: Callable[[int], jax.Array]) -> None:
     x = jnp.array([[1.0], [3.0]])
     bn = batch_norm(train=True)
-    variables = bn.init(jax.random.key(0, impl="rbg"), x)
+    variables = bn.init(key(0), x)
     y, updates = bn.apply(variables, x, mutable=["batch_stats"])
     # PyTorch's momentum 0.1: running_mean = 0.9 * 0 + 0.1 * batch mean (2).
     np.testing.assert_allclose(updates["batch_stats"]["mean"], [0.2], rtol=1e-6)
@@ -55,19 +59,19 @@ def test_batch_norm_uses_torch_momentum_and_eps() -> None:
     np.testing.assert_allclose(y, [[-1 / np.sqrt(1 + 1e-5)], [1 / np.sqrt(1 + 1e-5)]], rtol=1e-6)
 
 
-def test_relu_conv_bn_names_and_shape() -> None:
+def test_relu_conv_bn_names_and_shape(key: Callable[[int], jax.Array]) -> None:
     x = jnp.ones((2, 6, 6, 3))
     module = ReLUConvBN(5, 3, stride=2)
-    variables = module.init(jax.random.key(0, impl="rbg"), x)
+    variables = module.init(key(0), x)
     assert set(variables["params"]) == {"conv", "bn"}
     assert variables["params"]["conv"]["kernel"].shape == (3, 3, 3, 5)
     assert module.apply(variables, x).shape == (2, 3, 3, 5)
 
 
-def test_relu_comes_first() -> None:
+def test_relu_comes_first(key: Callable[[int], jax.Array]) -> None:
     module = ReLUConvBN(1, 1)
     x = -jnp.ones((1, 2, 2, 1))
-    variables = module.init(jax.random.key(0, impl="rbg"), x)
+    variables = module.init(key(0), x)
     # ReLU(-1) = 0, so the conv sees zeros and eval-mode BN (mean 0, var 1, shift 0) gives 0.
     np.testing.assert_array_equal(module.apply(variables, x), jnp.zeros((1, 2, 2, 1)))
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from typing import Any
 
+import jax
 import numpy as np
 import optuna
 import pytest
-from spaces_helpers import assert_error_quotes, images, run_forward
 
 from search_spaces import MacroArch, MacroSpace, Stage
 from search_spaces.macro import stage_widths
@@ -52,12 +54,14 @@ def test_stage_widths_double_per_stage() -> None:
         (MIXED.replace("s2-gelu", "s3-gelu"), ["stride of stage 1: 3", "valid: 1, 2"]),
     ],
 )
-def test_from_str_errors_quote_the_bad_part(bad: str, parts: list[str]) -> None:
-    assert_error_quotes(lambda: SPACE.from_str(bad), *parts)
+def test_from_str_errors_quote_the_bad_part(
+    bad: str, parts: list[str], error_quotes: Callable[..., None]
+) -> None:
+    error_quotes(lambda: SPACE.from_str(bad), *parts)
 
 
-def test_arch_needs_a_stage() -> None:
-    assert_error_quotes(lambda: MacroArch(()), "at least one stage")
+def test_arch_needs_a_stage(error_quotes: Callable[..., None]) -> None:
+    error_quotes(lambda: MacroArch(()), "at least one stage")
 
 
 def test_enumerate_one_stage() -> None:
@@ -102,8 +106,8 @@ def test_parameter_counts_hand_derived() -> None:
     )
 
 
-def test_forward_every_choice_both_modes() -> None:
-    fwd = run_forward(SPACE.build(SPACE.from_str(MIXED), num_classes=3), images())
+def test_forward_every_choice_both_modes(forward: Callable[..., Any], images: jax.Array) -> None:
+    fwd = forward(SPACE.build(SPACE.from_str(MIXED), num_classes=3), images)
     assert fwd.y_eval.shape == fwd.y_train.shape == (2, 3)
     params = fwd.variables["params"]
     assert set(params) == {

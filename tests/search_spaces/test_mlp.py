@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import jax
 import numpy as np
 import optuna
 import pytest
-from spaces_helpers import assert_error_quotes, key, run_forward
 
 from search_spaces import MLPArch, MLPSpace
 from search_spaces.mlp import ACTIVATION_NAMES
@@ -35,8 +37,10 @@ def test_string_round_trip() -> None:
         ("32|elu|ln0", ["activation: 'elu'", "'relu', 'gelu', 'tanh', 'swish'"]),
     ],
 )
-def test_from_str_errors_quote_the_bad_part(bad: str, parts: list[str]) -> None:
-    assert_error_quotes(lambda: SPACE.from_str(bad), *parts)
+def test_from_str_errors_quote_the_bad_part(
+    bad: str, parts: list[str], error_quotes: Callable[..., None]
+) -> None:
+    error_quotes(lambda: SPACE.from_str(bad), *parts)
 
 
 def test_enumerate() -> None:
@@ -71,15 +75,17 @@ def test_parameter_counts_hand_derived() -> None:
 
 
 @pytest.mark.parametrize("activation", ACTIVATION_NAMES)
-def test_forward_both_modes(activation: str) -> None:
+def test_forward_both_modes(
+    activation: str, forward: Callable[..., Any], key: Callable[[int], jax.Array]
+) -> None:
     module = SPACE.build(MLPArch((32, 64), activation, True), num_classes=3)
-    fwd = run_forward(module, jax.random.normal(key(0), (4, 7)))
+    fwd = forward(module, jax.random.normal(key(0), (4, 7)))
     assert fwd.y_eval.shape == (4, 3)
     np.testing.assert_array_equal(fwd.y_eval, fwd.y_train)
     assert set(fwd.variables["params"]) == {"dense_0", "ln_0", "dense_1", "ln_1", "head"}
 
 
-def test_activations_differ() -> None:
+def test_activations_differ(key: Callable[[int], jax.Array]) -> None:
     x = jax.random.normal(key(0), (4, 7))
     outputs = []
     for activation in ACTIVATION_NAMES:

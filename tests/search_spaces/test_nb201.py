@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 import optuna
 import pytest
-from spaces_helpers import assert_error_quotes, images, key, run_forward
 
 from search_spaces import NB201Arch, NB201Space
 from search_spaces.nb201 import EDGES, OPS, NB201Cell, ResNetBasicBlock, canonical_ops
 
+KeyFn = Callable[[int], jax.Array]
 SPACE = NB201Space()
-#: The first arch string of the benchmark's files (arch index 1 in the NASWOT CSV).
+#: Arch index 1 of the benchmark.
 EXAMPLE = (
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
     "+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
@@ -71,16 +72,18 @@ def test_string_round_trip() -> None:
         (EXAMPLE.replace("|+|", "+", 1), ["'|nor_conv_3x3~0'", "expected 1"]),
     ],
 )
-def test_from_str_errors_quote_the_bad_part(bad: str, parts: list[str]) -> None:
-    assert_error_quotes(lambda: SPACE.from_str(bad), *parts)
+def test_from_str_errors_quote_the_bad_part(
+    bad: str, parts: list[str], error_quotes: Callable[..., None]
+) -> None:
+    error_quotes(lambda: SPACE.from_str(bad), *parts)
 
 
-def test_arch_validates_ops() -> None:
+def test_arch_validates_ops(error_quotes: Callable[..., None]) -> None:
     example = SPACE.from_str(EXAMPLE)
     assert NB201Arch(list(example.ops)) == example
     assert hash(NB201Arch(list(example.ops))) == hash(example)
-    assert_error_quotes(lambda: arch(*OPS), "6 edges, got 5 ops")
-    assert_error_quotes(
+    error_quotes(lambda: arch(*OPS), "6 edges, got 5 ops")
+    error_quotes(
         lambda: arch("none", "none", "none", "none", "none", "conv"),
         "edge 3<-2: 'conv'",
         "valid: 'none', 'skip_connect', 'nor_conv_1x1', 'nor_conv_3x3', 'avg_pool_3x3'",
@@ -170,9 +173,9 @@ def test_num_params_scale_with_options() -> None:
     assert SPACE.num_params(uniform("none"), C=4, N=1, num_classes=3) == 4775
 
 
-def test_forward_every_op_both_modes() -> None:
+def test_forward_every_op_both_modes(forward: Callable[..., Any], images: jax.Array) -> None:
     a = arch("nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3", "skip_connect", "none", "nor_conv_3x3")
-    fwd = run_forward(SPACE.build(a, C=4, N=1, num_classes=3), images())
+    fwd = forward(SPACE.build(a, C=4, N=1, num_classes=3), images)
     assert fwd.y_eval.shape == fwd.y_train.shape == (2, 3)
     params = fwd.variables["params"]
     # N=1: cells_0 (C), cells_1 (basic block), cells_2 (2C), cells_3 (basic block), cells_4 (4C).
@@ -185,33 +188,33 @@ def test_forward_every_op_both_modes() -> None:
     assert set(params["cells_1"]) == {"conv_a", "conv_b", "downsample"}
 
 
-def test_basic_block_halves_the_resolution() -> None:
+def test_basic_block_halves_the_resolution(key: KeyFn) -> None:
     x = jnp.ones((2, 8, 8, 4))
     block = ResNetBasicBlock(8)
     variables = block.init(key(0), x)
     assert block.apply(variables, x).shape == (2, 4, 4, 8)
 
 
-def apply_cell(a: NB201Arch, x: jax.Array, variables: dict[str, Any] | None = None) -> jax.Array:
+def apply_cell(a: NB201Arch, x: jax.Array, key: KeyFn) -> jax.Array:
     cell = NB201Cell(a, x.shape[-1])
-    return cell.apply(variables or cell.init(key(0), x), x)
+    return cell.apply(cell.init(key(0), x), x)
 
 
-def test_cell_sums_its_edges() -> None:
+def test_cell_sums_its_edges(key: KeyFn) -> None:
     x = jax.random.normal(key(0), (2, 4, 4, 3))
     # node1 = x, node2 = node1, node3 = node0 + node1 + node2 = 3x.
     skips = arch(
         "skip_connect", "none", "skip_connect", "skip_connect", "skip_connect", "skip_connect"
     )
-    np.testing.assert_allclose(apply_cell(skips, x), 3 * x, rtol=1e-6)
+    np.testing.assert_allclose(apply_cell(skips, x, key), 3 * x, rtol=1e-6)
     # node3 = avg_pool(node2) with node2 = x; all-none: zeros.
     pool = arch("none", "skip_connect", "none", "none", "none", "avg_pool_3x3")
     np.testing.assert_allclose(
-        apply_cell(pool, x),
+        apply_cell(pool, x, key),
         nn.avg_pool(x, (3, 3), (1, 1), ((1, 1), (1, 1)), count_include_pad=False),
         rtol=1e-6,
     )
-    np.testing.assert_array_equal(apply_cell(uniform("none"), x), jnp.zeros_like(x))
+    np.testing.assert_array_equal(apply_cell(uniform("none"), x, key), jnp.zeros_like(x))
 
 
 @pytest.mark.parametrize(
@@ -266,7 +269,7 @@ def test_canonical_is_idempotent_and_only_drops_ops() -> None:
     assert len(representatives) < 5**6
 
 
-def perturbed_variables(a: NB201Arch, x: jax.Array) -> dict[str, Any]:
+def perturbed_variables(a: NB201Arch, x: jax.Array, key: KeyFn) -> dict[str, Any]:
     """Cell variables plus uniform(0.5, 1.5) noise, so that BatchNorm shifts are not zero."""
     variables = NB201Cell(a, x.shape[-1]).init(key(0), x)
     leaves, treedef = jax.tree.flatten(variables)
@@ -293,12 +296,12 @@ def restrict(tree: Any, like: Any) -> Any:
     ],
 )
 @pytest.mark.parametrize("train", [False, True])
-def test_canonical_computes_the_same_function(s: str, train: bool) -> None:
+def test_canonical_computes_the_same_function(s: str, train: bool, key: KeyFn) -> None:
     a = SPACE.from_str(s)
     c = SPACE.canonical(a)
     assert c != a
     x = jax.random.normal(key(2), (2, 4, 4, 3))
-    variables = perturbed_variables(a, x)
+    variables = perturbed_variables(a, x, key)
     # The canonical cell's parameters are a sub-tree of the original's (edge_{j}_{i}/{op} keys).
     c_variables = restrict(variables, jax.eval_shape(NB201Cell(c, 3).init, key(0), x))
     y_a = NB201Cell(a, 3).apply(variables, x, train=train, mutable=["batch_stats"])[0]
@@ -307,9 +310,11 @@ def test_canonical_computes_the_same_function(s: str, train: bool) -> None:
 
 
 @pytest.mark.parametrize("train", [False, True])
-def test_a_conv_out_of_a_zero_node_is_not_zero(train: bool) -> None:
+def test_a_conv_out_of_a_zero_node_is_not_zero(train: bool, key: KeyFn) -> None:
     a = SPACE.from_str("|none~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|")
     x = jax.random.normal(key(2), (2, 4, 4, 3))
-    y = NB201Cell(a, 3).apply(perturbed_variables(a, x), x, train=train, mutable=["batch_stats"])[0]
+    y = NB201Cell(a, 3).apply(
+        perturbed_variables(a, x, key), x, train=train, mutable=["batch_stats"]
+    )[0]
     # So replacing that conv by none (a zero cell) would change the function.
     assert float(jnp.abs(y).max()) > 0.1

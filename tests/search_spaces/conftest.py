@@ -1,4 +1,4 @@
-"""Helpers for the search-space tests (a plain module: pytest puts this folder on sys.path)."""
+"""Fixtures for the search-space tests: PRNG keys, a forward-pass check, error-message checks."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ import pytest
 
 from search_spaces import SearchSpaceError
 
+KeyFn = Callable[[int], jax.Array]
 
-def key(seed: int) -> jax.Array:
+
+def rbg_key(seed: int) -> jax.Array:
     """A PRNG key; the RBG implementation compiles much faster than threefry on CPU."""
     return jax.random.key(seed, impl="rbg")
 
@@ -28,7 +30,6 @@ class Forward:
     variables: dict[str, Any]
     y_eval: jax.Array
     y_train: jax.Array
-    batch_stats: dict[str, Any]
 
 
 def run_forward(module: nn.Module, x: jax.Array) -> Forward:
@@ -39,11 +40,11 @@ def run_forward(module: nn.Module, x: jax.Array) -> Forward:
     BatchNorm, that ``train=True`` uses batch statistics and updates the running averages.
     """
     init = jax.jit(module.init)
-    variables = init(key(0), x)
+    variables = init(rbg_key(0), x)
     params = variables.get("params", {})
-    assert jax.tree.all(jax.tree.map(np.array_equal, params, init(key(0), x).get("params", {})))
+    assert jax.tree.all(jax.tree.map(np.array_equal, params, init(rbg_key(0), x).get("params", {})))
     if params:
-        other = init(key(1), x)["params"]
+        other = init(rbg_key(1), x)["params"]
         assert not jax.tree.all(jax.tree.map(np.array_equal, params, other))
     y_eval = jax.jit(partial(module.apply, train=False))(variables, x)
     y_train, updates = jax.jit(partial(module.apply, train=True, mutable=["batch_stats"]))(
@@ -55,12 +56,7 @@ def run_forward(module: nn.Module, x: jax.Array) -> Forward:
         old, new = variables["batch_stats"], updates["batch_stats"]
         assert jax.tree.structure(old) == jax.tree.structure(new)
         assert not jax.tree.all(jax.tree.map(np.array_equal, old, new))
-    return Forward(variables, y_eval, y_train, updates.get("batch_stats", {}))
-
-
-def images(batch: int = 2, size: int = 8) -> jax.Array:
-    """A batch of random RGB images, ``(batch, size, size, 3)``."""
-    return jax.random.normal(key(0), (batch, size, size, 3))
+    return Forward(variables, y_eval, y_train)
 
 
 def assert_error_quotes(call: Callable[[], object], *parts: str) -> None:
@@ -69,3 +65,27 @@ def assert_error_quotes(call: Callable[[], object], *parts: str) -> None:
         call()
     for part in parts:
         assert part in str(info.value), (part, str(info.value))
+
+
+@pytest.fixture
+def key() -> KeyFn:
+    """:func:`rbg_key`: ``key(seed)`` makes a PRNG key."""
+    return rbg_key
+
+
+@pytest.fixture
+def forward() -> Callable[[nn.Module, jax.Array], Forward]:
+    """:func:`run_forward`: ``forward(module, x)`` runs and checks both train modes."""
+    return run_forward
+
+
+@pytest.fixture
+def error_quotes() -> Callable[..., None]:
+    """:func:`assert_error_quotes`: ``error_quotes(call, *parts)``."""
+    return assert_error_quotes
+
+
+@pytest.fixture
+def images() -> jax.Array:
+    """A batch of 2 random 8x8 RGB images, ``(2, 8, 8, 3)``."""
+    return jax.random.normal(rbg_key(0), (2, 8, 8, 3))
