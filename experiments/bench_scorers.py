@@ -2,11 +2,13 @@
 
 Scores `--archs` random NAS-Bench-201-like architectures once each (``cold``: every new
 architecture is traced and compiled, which is what a search pays) and then again (``warm``: the
-compiled code is reused). The first line names the machine. Networks are a small inline
+compiled code is reused). One extra architecture is scored first and not counted, so that
+one-off start-up costs (JAX's backend, eager primitives of the initialisers) stay out of the
+rates. The first line names the machine. Networks are a small inline
 NB201-like family (ReLU-Conv-BN edges, a 4-node cell, a residual reduction block), or with
 ``--space nb201`` those of the `search_spaces` package (imported only then).
 
-    python experiments/bench_scorers.py --quick     # tiny sizes, about a minute on 2 CPU cores
+    python experiments/bench_scorers.py --quick     # tiny sizes, a few minutes on 2 CPU cores
     python experiments/bench_scorers.py --space nb201 --space-option C=8 --space-option N=1
 """
 
@@ -161,9 +163,9 @@ def main() -> None:
         x = x[:, :16, :16]
     make: Callable[[], list[tuple[str, nn.Module]]]
     if args.space:
-        make = lambda: space_archs(args.space, count, 0, dict(args.space_option))
+        make = lambda: space_archs(args.space, count + 1, 0, dict(args.space_option))
     else:
-        make = lambda: inline_archs(count, 0, args.channels, args.cells)
+        make = lambda: inline_archs(count + 1, 0, args.channels, args.cells)
     print(
         json.dumps(
             {
@@ -177,7 +179,8 @@ def main() -> None:
     )
     for implementation in args.implementations.split(","):
         scorer = scorers.get("ntk_cond", implementation=implementation, repeats=args.repeats)
-        archs = make()
+        warmup, *archs = make()
+        _rate(scorer, [warmup], (x, y))
         cold, cold_seconds = _rate(scorer, archs, (x, y))
         warm, warm_seconds = _rate(scorer, archs, (x, y))
         row = {

@@ -18,7 +18,7 @@ Path = tuple[str, ...]
 FlatParams = dict[Path, jax.Array]
 
 _CACHE_SIZE = 32
-_SELECTED, _FIXED = "params", "fixed"
+_SELECTED, _FIXED = "params", "scorers_fixed_params"
 
 
 def per_module_cache(builder: Callable[..., T]) -> Callable[..., T]:
@@ -75,8 +75,8 @@ def split_params(variables: Variables, names: Collection[str] | None) -> dict[st
 
     Returns:
       The variables with ``"params"`` flattened to ``{path: leaf}`` for the selected leaves and the
-      others under ``"fixed"``; `merge_params` undoes it. The NTK engine differentiates only
-      ``"params"``.
+      others in a ``"scorers_fixed_params"`` collection; `merge_params` undoes it. The NTK
+      engine differentiates only ``"params"``.
 
     Raises:
       ScorerError: if no parameter has one of `names`.

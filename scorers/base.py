@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal, Protocol, get_args, runtime_checkable
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 Direction = Literal["minimize", "maximize"]
@@ -96,7 +97,7 @@ def check_batch(batch: Batch, batch_size: int | None = None) -> tuple[jax.Array,
         if batch_size > x.shape[0]:
             raise ScorerError(f"batch_size={batch_size} but the batch has only {x.shape[0]} rows")
         x, y = x[:batch_size], y[:batch_size]
-    return jax.numpy.asarray(x), y
+    return jnp.asarray(x), y
 
 
 def check_choice(option: str, value: object, valid: Collection[object]) -> None:

@@ -138,8 +138,11 @@ def ntk_kernels(
             else [init_variables(module, None, x, k) for k in jax.random.split(key, repeats)]
         )
         stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
-        parallel = _fits_in_parallel(compiled, split_params(inits[0], leaves), x, len(inits))
-        chunk = len(inits) if parallel else 1
+        count = len(inits)
+        parallel = count > 1 and _fits_in_parallel(
+            compiled, split_params(inits[0], leaves), x, count
+        )
+        chunk = count if parallel else 1
         return np.asarray(compiled.kernels(stacked, x, chunk))
     except ntk_nas.NTKInputError as error:
         raise ScorerError(f"the NTK engine rejected the model or batch: {error}") from error
