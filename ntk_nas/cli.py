@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from ntk_nas._ntk.errors import NTKInputError
 from ntk_nas.data import DEFAULT_SPEC, DataError
 
 EXIT_USAGE = 2
+STORAGE_ENV = "NTK_NAS_STORAGE"
 EXIT_INTERRUPTED = 130
 _USER_ERRORS = (
     study.StudyError,
@@ -35,7 +37,7 @@ def _build_options(items: Sequence[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise study.StudyError(f"bad --build option {item!r}; expected KEY=VALUE, e.g. C=8")
-        options[key] = study._literal(value)
+        options[key] = study.parse_literal(value)
     return options
 
 
@@ -49,6 +51,9 @@ def _common(parser: argparse.ArgumentParser, *, with_scorers: bool = True) -> No
         )
     parser.add_argument("--data", default=DEFAULT_SPEC, help="cifar10 | gaussian | npz:PATH | ...")
     parser.add_argument("--batch-size", type=int, default=32, help="samples in the scoring batch")
+    parser.add_argument(
+        "--class-balanced", action="store_true", help="draw every class equally often"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seeds sampler, batch and init")
     parser.add_argument(
         "--build",
@@ -70,7 +75,9 @@ def make_parser() -> argparse.ArgumentParser:
     search.add_argument("--trials", type=int, default=20, help="total scored trials wanted")
     search.add_argument("--timeout", type=float, default=None, help="stop after S seconds")
     search.add_argument(
-        "--storage", default=None, help="Optuna storage URL (default: SQLite in --out)"
+        "--storage",
+        default=os.environ.get(STORAGE_ENV),
+        help=f"Optuna storage URL or journal:PATH (default: ${STORAGE_ENV}, else SQLite in --out)",
     )
     search.add_argument("--study", default="ntk-nas", help="study name")
     search.add_argument("--out", type=Path, default=Path("ntk-nas-out"), help="output folder")
@@ -112,6 +119,7 @@ def run_search(args: argparse.Namespace) -> int:
         seed=args.seed,
         timeout=args.timeout,
         batch_size=args.batch_size,
+        class_balanced=args.class_balanced,
         build_options=_build_options(args.build),
     )
     rows = study.result_rows(found)
@@ -163,6 +171,7 @@ def run_rank(args: argparse.Namespace) -> int:
         args.data,
         seed=args.seed,
         batch_size=args.batch_size,
+        class_balanced=args.class_balanced,
         build_options=_build_options(args.build),
     )
     if args.out is not None:
@@ -179,17 +188,18 @@ def run_score(args: argparse.Namespace) -> int:
         args.data,
         seed=args.seed,
         batch_size=args.batch_size,
+        class_balanced=args.class_balanced,
         build_options=_build_options(args.build),
         show_progress=False,
     )
     for key, value in rows[0].items():
-        print(f"{key}: {results._cell(value)}")
+        print(f"{key}: {results.format_cell(value)}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are in results
     try:
         if args.command == "spaces":
             print("\n".join(search_spaces.names()))
@@ -205,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_INTERRUPTED
     except _USER_ERRORS as error:
-        print(f"ntk-nas: error: {error}", file=sys.stderr)
+        message = study.mask_password(" ".join(str(error).split()))
+        print(f"ntk-nas: error: {message}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -51,14 +51,17 @@ def format_table(rows: Sequence[Row], columns: Sequence[str], limit: int = 10) -
     """A plain-text table of the first `limit` rows, with a rank column."""
     shown = rows[:limit]
     cells = [["rank", *columns]]
-    cells += [[str(i + 1), *(_cell(row.get(c)) for c in columns)] for i, row in enumerate(shown)]
+    cells += [
+        [str(i + 1), *(format_cell(row.get(c)) for c in columns)] for i, row in enumerate(shown)
+    ]
     widths = [max(len(line[j]) for line in cells) for j in range(len(cells[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def _cell(value: Any) -> str:
+def format_cell(value: Any) -> str:
+    """A table cell: floats to 6 significant digits, None as empty."""
     if isinstance(value, float):
         return f"{value:.6g}"
     return "" if value is None else str(value)

@@ -38,9 +38,11 @@ class StudyError(ValueError):
     """A search or ranking that cannot run as asked; the message says why."""
 
 
-def resolve_space(space: str | SearchSpace) -> SearchSpace:
-    """A search space from its registry name, or the space itself."""
-    return search_spaces.get(space) if isinstance(space, str) else space
+def resolve_space(space: str | SearchSpace, batch: Batch) -> SearchSpace:
+    """A search space from its registry name (sized to the batch's inputs), or the space itself."""
+    if isinstance(space, str):
+        return search_spaces.get(space, input_shape=tuple(batch[0].shape[1:]))
+    return space
 
 
 def resolve_scorers(scorers: str | Scorer | Sequence[str | Scorer]) -> list[Scorer]:
@@ -58,11 +60,12 @@ def _parse_scorer(spec: str) -> Scorer:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise StudyError(f"bad scorer option {item!r} in {spec!r}; expected key=value")
-        parsed[key.strip()] = _literal(value.strip())
+        parsed[key.strip()] = parse_literal(value.strip())
     return scorer_registry.get(name.strip(), **parsed)
 
 
-def _literal(value: str) -> Any:
+def parse_literal(value: str) -> Any:
+    """An option value from text: int, float, true/false, else the string itself."""
     for convert in (int, float):
         try:
             return convert(value)
@@ -71,19 +74,23 @@ def _literal(value: str) -> Any:
     return {"true": True, "false": False}.get(value.lower(), value)
 
 
-def resolve_batch(data: str | Dataset | Batch, batch_size: int, seed: int) -> tuple[Batch, int]:
+def resolve_batch(
+    data: str | Dataset | Batch, batch_size: int, seed: int, *, class_balanced: bool = False
+) -> tuple[Batch, int]:
     """A scoring batch ``(x, y)`` and the number of classes, from a data spec or a dataset.
 
     Args:
       data: a `--data` spec (see `ntk_nas.data.load_dataset`), a `Dataset`, or a batch ``(x, y)``.
       batch_size: samples per batch (ignored for a given batch).
       seed: draws the batch reproducibly.
+      class_balanced: draw the same number of samples of every class.
     """
     if isinstance(data, tuple):
         x, y = data
         return (np.asarray(x), np.asarray(y)), int(np.max(y)) + 1
     dataset = load_dataset(data, seed=seed) if isinstance(data, str) else data
-    return sample_batch(dataset, batch_size, seed=seed), dataset.num_classes
+    batch = sample_batch(dataset, batch_size, seed=seed, class_balanced=class_balanced)
+    return batch, dataset.num_classes
 
 
 def evaluate(
@@ -269,6 +276,7 @@ def search(
     seed: int = 0,
     timeout: float | None = None,
     batch_size: int = 64,
+    class_balanced: bool = False,
     build_options: Mapping[str, Any] | None = None,
     sampler: optuna.samplers.BaseSampler | None = None,
     show_progress: bool = True,
@@ -285,6 +293,7 @@ def search(
       seed: seeds the sampler, the batch and every architecture's initialisation.
       timeout: stop after this many seconds.
       batch_size: samples in the scoring batch.
+      class_balanced: draw the same number of samples of every class.
       build_options: passed to ``space.build`` (sizes); ``num_classes`` comes from the data.
       sampler: overrides the default sampler.
       show_progress: show a progress bar with the best score so far.
@@ -294,9 +303,9 @@ def search(
     """
     if n_trials < 1:
         raise StudyError(f"n_trials must be at least 1, got {n_trials}")
-    space = resolve_space(space)
+    batch, num_classes = resolve_batch(data, batch_size, seed, class_balanced=class_balanced)
+    space = resolve_space(space, batch)
     scorer_list = resolve_scorers(scorers)
-    batch, num_classes = resolve_batch(data, batch_size, seed)
     objective = Objective(
         space, scorer_list, batch, {"num_classes": num_classes, **(build_options or {})}, seed
     )
@@ -357,6 +366,7 @@ def rank(
     *,
     seed: int = 0,
     batch_size: int = 64,
+    class_balanced: bool = False,
     build_options: Mapping[str, Any] | None = None,
     show_progress: bool = True,
 ) -> list[dict[str, Any]]:
@@ -365,9 +375,9 @@ def rank(
     Rows are sorted by the first scorer in its direction; non-finite scores go last. Archs with
     the same canonical form are scored once.
     """
-    space = resolve_space(space)
+    batch, num_classes = resolve_batch(data, batch_size, seed, class_balanced=class_balanced)
+    space = resolve_space(space, batch)
     scorer_list = resolve_scorers(scorers)
-    batch, num_classes = resolve_batch(data, batch_size, seed)
     options = {"num_classes": num_classes, **(build_options or {})}
     rows, seen = [], {}
     for arch in tqdm(list(archs), desc="architectures", disable=not show_progress):

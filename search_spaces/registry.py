@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .base import SearchSpace, check_choice
+from .base import SearchSpace, SearchSpaceError, check_choice
 from .darts import DartsSpace
 from .macro import MacroSpace
 from .mlp import MLPSpace
@@ -38,7 +38,13 @@ def get(name: str, **options: Any) -> SearchSpace[Any]:
     """Creates the space registered as ``name`` with the factory's keyword ``options``.
 
     Raises:
-        SearchSpaceError: if ``name`` is not registered; the message lists the valid names.
+        SearchSpaceError: if ``name`` is not registered (the message lists the valid names), or
+            if the factory does not take ``options``.
     """
     check_choice(name, names(), "search space name")
-    return _FACTORIES[name](**options)
+    try:
+        return _FACTORIES[name](**options)
+    except TypeError as error:
+        raise SearchSpaceError(
+            f"bad options {options!r} for search space {name!r}: {error}"
+        ) from None

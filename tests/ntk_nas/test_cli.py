@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,103 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ntk-nas: error:") and message in lines[0]
+
+
+SECRET_URL = "postgresql://alice:s3cret-pw@127.0.0.1:1/db"
+
+
+@pytest.mark.parametrize("via_env", [False, True])
+def test_storage_password_is_never_printed(tmp_path, via_env):
+    env_args = [] if via_env else ["--storage", SECRET_URL]
+    root_env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if via_env:
+        root_env["NTK_NAS_STORAGE"] = SECRET_URL
+    done = subprocess.run(
+        [sys.executable, "-m", "ntk_nas.cli", "search", *env_args, "--out", str(tmp_path), *TINY],
+        capture_output=True,
+        text=True,
+        env=root_env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "s3cret-pw" not in done.stdout + done.stderr
+    assert "postgresql://alice:***@127.0.0.1:1/db" in done.stderr
+
+
+def test_ctrl_c_keeps_finished_trials_and_the_rerun_completes_the_total(tmp_path):
+    import optuna
+
+    out = tmp_path / "out"
+    args = ["search", "--scorer", "params", "--out", str(out), "--study", "s", *TINY]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ntk_nas.cli", *args, "--trials", "500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    storage = f"sqlite:///{out / 'study.db'}"
+    finished = 0
+    deadline = time.monotonic() + 300
+    while finished < 2 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.5)
+        with contextlib.suppress(Exception):
+            trials = optuna.load_study(study_name="s", storage=storage).trials
+            finished = sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    saved = sum(
+        t.state == optuna.trial.TrialState.COMPLETE
+        for t in optuna.load_study(study_name="s", storage=storage).trials
+    )
+    assert 2 <= saved < 500
+    rerun = ntk_nas(*args, "--trials", str(saved + 2))
+    assert rerun.returncode == 0, rerun.stderr
+    rows = json.loads((out / "results.json").read_text())["trials"]
+    assert len(rows) == saved + 2
+
+
+def test_class_balanced_batch(tmp_path):
+    import numpy as np
+
+    data = tmp_path / "d.npz"
+    rng = np.random.default_rng(0)
+    np.savez(
+        data, x=rng.integers(0, 255, (40, 8, 8, 3), dtype=np.uint8), y=np.repeat(np.arange(4), 10)
+    )
+    done = ntk_nas(
+        "score",
+        ALL_CONV,
+        "--scorer",
+        "params",
+        "--data",
+        f"npz:{data}",
+        "--batch-size",
+        "8",
+        "--class-balanced",
+        "--build",
+        "C=4",
+        "--build",
+        "N=1",
+    )
+    assert done.returncode == 0, done.stderr
+    uneven = ntk_nas(
+        "score",
+        ALL_CONV,
+        "--scorer",
+        "params",
+        "--data",
+        f"npz:{data}",
+        "--batch-size",
+        "6",
+        "--class-balanced",
+        "--build",
+        "C=4",
+        "--build",
+        "N=1",
+    )
+    assert uneven.returncode == 2 and "ntk-nas: error:" in uneven.stderr
