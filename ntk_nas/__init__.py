@@ -1,7 +1,7 @@
 """ntk_nas: training-free neural architecture search for JAX, scored by a fast empirical NTK.
 
 The engine (`empirical_ntk`, ...) is imported eagerly; the Optuna plugin (`search`, `rank`,
-`Objective`) lazily, because it sits on top of `scorers`, which use the engine.
+`Objective`) and `train` lazily, because it sits on top of `scorers`, which use the engine.
 """
 
 from typing import Any
@@ -15,7 +15,7 @@ from ntk_nas._ntk.errors import NonFiniteKernelError as NonFiniteKernelError
 from ntk_nas._ntk.errors import NTKInputError as NTKInputError
 from ntk_nas._ntk.implementations import Implementation as Implementation
 
-_PLUGIN = ("Objective", "rank", "search")
+_PLUGIN = {"Objective": "study", "rank": "study", "search": "study", "train": "train"}
 
 __all__ = [
     "Implementation",
@@ -29,12 +29,13 @@ __all__ = [
     "empirical_ntk_fn",
     "rank",
     "search",
+    "train",
 ]
 
 
 def __getattr__(name: str) -> Any:
     if name in _PLUGIN:
-        from ntk_nas import study
+        import importlib
 
-        return getattr(study, name)
+        return getattr(importlib.import_module(f"ntk_nas.{_PLUGIN[name]}"), name)
     raise AttributeError(f"module 'ntk_nas' has no attribute {name!r}")

@@ -15,6 +15,7 @@ import optuna
 import scorers as scorer_registry
 import search_spaces
 from ntk_nas import results, study
+from ntk_nas import train as training
 from ntk_nas._ntk.errors import NTKInputError
 from ntk_nas.data import DEFAULT_SPEC, DataError
 
@@ -23,6 +24,7 @@ STORAGE_ENV = "NTK_NAS_STORAGE"
 EXIT_INTERRUPTED = 130
 _USER_ERRORS = (
     study.StudyError,
+    training.TrainError,
     search_spaces.SearchSpaceError,
     DataError,
     NTKInputError,
@@ -91,6 +93,22 @@ def make_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="every figure of one architecture")
     _common(score)
     score.add_argument("arch", help="architecture string")
+
+    train = commands.add_parser("train", help="train one architecture, or the top K of a study")
+    _common(train, with_scorers=False)
+    train.add_argument("arch", nargs="?", help="architecture string (or use --top and --study)")
+    train.add_argument("--top", type=int, default=None, help="train the K best of --study")
+    train.add_argument("--study", default="ntk-nas", help="study to take the --top from")
+    train.add_argument(
+        "--storage",
+        default=os.environ.get(STORAGE_ENV),
+        help=f"storage of --study (default: ${STORAGE_ENV}, else ntk-nas-out/study.db)",
+    )
+    train.add_argument("--epochs", type=int, default=5)
+    train.add_argument("--learning-rate", type=float, default=0.1)
+    train.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    train.add_argument("--held-out", type=float, default=0.2, help="fraction held out")
+    train.add_argument("--out", type=Path, default=Path("ntk-nas-train"), help="output folder")
 
     commands.add_parser("spaces", help="list the search spaces")
     commands.add_parser("scorers", help="list the scorers")
@@ -197,6 +215,50 @@ def run_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_archs(args: argparse.Namespace) -> list[str]:
+    storage = args.storage or f"sqlite:///{Path('ntk-nas-out/study.db').resolve()}"
+    try:
+        found = optuna.load_study(study_name=args.study, storage=study.open_storage(storage))
+    except KeyError:
+        raise study.StudyError(
+            f"no study {args.study!r} in {study.mask_password(storage)}"
+        ) from None
+    rows = [r for r in study.result_rows(found) if r["state"] == "COMPLETE"]
+    return [r["arch"] for r in rows[: args.top]]
+
+
+def run_train(args: argparse.Namespace) -> int:
+    if (args.arch is None) == (args.top is None):
+        raise study.StudyError("give either an architecture or --top K (with --study)")
+    archs = [args.arch] if args.arch is not None else _study_archs(args)
+    config = training.TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        optimizer=args.optimizer,
+        held_out_fraction=args.held_out,
+        seed=args.seed,
+    )
+    rows = []
+    for index, arch in enumerate(archs):
+        result = training.train(
+            args.space,
+            arch,
+            args.data,
+            config,
+            build_options=_build_options(args.build),
+            out=args.out / str(index),
+        )
+        rows.append({"arch": result.arch, **result.history[-1]})
+    results.write_csv(rows, args.out / "train_results.csv")
+    print(
+        results.format_table(
+            rows, ["arch", "held_out_accuracy", "train_accuracy", "train_loss"], len(rows)
+        )
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are in results
@@ -207,7 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scorers":
             print("\n".join(scorer_registry.names()))
             return 0
-        return {"search": run_search, "rank": run_rank, "score": run_score}[args.command](args)
+        commands = {"search": run_search, "rank": run_rank, "score": run_score, "train": run_train}
+        return commands[args.command](args)
     except KeyboardInterrupt:
         print(
             "\nntk-nas: interrupted; finished trials are saved, run the same command to continue",

@@ -211,3 +211,35 @@ def test_class_balanced_batch(tmp_path):
         "N=1",
     )
     assert uneven.returncode == 2 and "ntk-nas: error:" in uneven.stderr
+
+
+def test_train_the_top_architecture_of_a_study(tmp_path):
+    out = tmp_path / "out"
+    search = ntk_nas(
+        "search", "--scorer", "params", "--trials", "2", "--study", "s", "--out", str(out), *TINY
+    )
+    assert search.returncode == 0, search.stderr
+    storage = f"sqlite:///{out / 'study.db'}"
+    trained = ntk_nas(
+        "train",
+        "--top",
+        "1",
+        "--study",
+        "s",
+        "--storage",
+        storage,
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "train"),
+        *TINY[:4],
+        "--data",
+        "gaussian:8,8,3",
+        "--batch-size",
+        "16",
+    )
+    assert trained.returncode == 0, trained.stderr
+    assert "held_out_accuracy" in trained.stdout
+    assert (tmp_path / "train" / "0" / "history.json").exists()
+    both = ntk_nas("train", ALL_CONV, "--top", "1")
+    assert both.returncode == 2 and "either an architecture or --top" in both.stderr

@@ -1,0 +1,105 @@
+"""Training with optax: the loss falls, and an interrupted run resumes to the same parameters."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import numpy as np
+import pytest
+
+from ntk_nas import train as training
+
+
+class Tiny(nn.Module):
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        x = nn.Dense(16)(x)
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9)(x)
+        return nn.Dense(3)(nn.relu(x))
+
+
+def _clusters(n: int = 96, seed: int = 0) -> training.Split:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    centres = rng.normal(size=(3, 5)) * 3
+    x = (centres[y] + rng.normal(size=(n, 5))).astype(np.float32)
+    return training.split(x, y, 0.25, seed)
+
+
+CONFIG = training.TrainConfig(epochs=4, batch_size=16, learning_rate=0.05)
+
+
+def test_training_reduces_the_loss_and_learns():
+    _, history = training.train_module(Tiny(), _clusters(), CONFIG, progress=False)
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+    assert history[-1]["held_out_accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, monkeypatch, optimizer):
+    config = training.TrainConfig(
+        epochs=4,
+        batch_size=16,
+        learning_rate=0.05 if optimizer == "sgd" else 0.01,
+        optimizer=optimizer,
+    )
+    whole, whole_history = training.train_module(Tiny(), _clusters(), config, progress=False)
+    save = training._save
+
+    def save_then_die(out, state, history):
+        save(out, state, history)
+        if int(state["epoch"]) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "_save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_module(Tiny(), _clusters(), config, out=tmp_path, progress=False)
+    monkeypatch.setattr(training, "_save", save)
+    resumed, history = training.train_module(
+        Tiny(), _clusters(), config, out=tmp_path, progress=False
+    )
+    assert history == whole_history
+    for a, b in zip(
+        jax.tree.leaves(whole["params"]), jax.tree.leaves(resumed["params"]), strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path):
+    training.train_module(Tiny(), _clusters(), CONFIG, out=tmp_path, progress=False)
+
+    class Other(nn.Module):
+        @nn.compact
+        def __call__(self, x, train: bool = False):
+            return nn.Dense(3)(x)
+
+    with pytest.raises(training.TrainError, match="cannot resume"):
+        training.train_module(Other(), _clusters(), CONFIG, out=tmp_path, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"held_out_fraction": 1.5}, "held_out_fraction"),
+        ({"optimizer": "lion"}, "lion"),
+    ],
+)
+def test_bad_config(options, message):
+    with pytest.raises(training.TrainError, match=message):
+        training.TrainConfig(**options)
+
+
+def test_train_an_nb201_architecture_on_gaussian_data(tmp_path):
+    result = training.train(
+        "nb201",
+        "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|",
+        "gaussian:8,8,3",
+        training.TrainConfig(epochs=1, batch_size=32),
+        build_options={"C": 4, "N": 1},
+        out=tmp_path,
+        progress=False,
+    )
+    assert len(result.history) == 1 and 0.0 <= result.held_out_accuracy <= 1.0
+    assert (tmp_path / "history.json").exists() and (tmp_path / "checkpoint.msgpack").exists()
