@@ -18,6 +18,7 @@ from .ntk import NTKCond as NTKCond
 from .ntk import NTKEigSpectrum as NTKEigSpectrum
 from .ntk import NTKTrace as NTKTrace
 from .ntk import ntk_cond as ntk_cond
+from .ntk_dynamics import NTKDynamics as NTKDynamics
 from .registry import get as get
 from .registry import names as names
 from .registry import register as register
@@ -36,6 +37,7 @@ __all__ = [
     "JacobCov",
     "LinearRegions",
     "NTKCond",
+    "NTKDynamics",
     "NTKEigSpectrum",
     "NTKTrace",
     "Params",

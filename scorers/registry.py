@@ -11,6 +11,7 @@ from scorers.baselines import Flops, Params
 from scorers.linear_regions import LinearRegions
 from scorers.naswot import NASWOT
 from scorers.ntk import NTKEigSpectrum, NTKTrace, ntk_cond
+from scorers.ntk_dynamics import NTKDynamics
 from scorers.zero_cost import GradNorm, JacobCov, Snip, Synflow
 
 Factory = Callable[..., Scorer]
@@ -19,6 +20,7 @@ _FACTORIES: dict[str, Factory] = {
     "ntk_cond": ntk_cond,
     "ntk_trace": NTKTrace,
     "ntk_eig_spectrum": NTKEigSpectrum,
+    "ntk_dynamics": NTKDynamics,
     "naswot": NASWOT,
     "linear_regions": LinearRegions,
     "synflow": Synflow,

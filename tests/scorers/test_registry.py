@@ -13,6 +13,7 @@ BUILT_IN = [
     "linear_regions",
     "naswot",
     "ntk_cond",
+    "ntk_dynamics",
     "ntk_eig_spectrum",
     "ntk_trace",
     "params",
