@@ -33,7 +33,8 @@ _USER_ERRORS = (
 )
 
 
-def _build_options(items: Sequence[str]) -> dict[str, Any]:
+def parse_build_options(items: Sequence[str]) -> dict[str, Any]:
+    """``["C=8", "N=1"]`` -> ``{"C": 8, "N": 1}``; a malformed item is a `StudyError`."""
     options: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -138,7 +139,7 @@ def run_search(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         batch_size=args.batch_size,
         class_balanced=args.class_balanced,
-        build_options=_build_options(args.build),
+        build_options=parse_build_options(args.build),
     )
     rows = study.result_rows(found)
     names = [s.name for s in chosen]
@@ -190,7 +191,7 @@ def run_rank(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         class_balanced=args.class_balanced,
-        build_options=_build_options(args.build),
+        build_options=parse_build_options(args.build),
     )
     if args.out is not None:
         results.write_csv(rows, args.out)
@@ -207,7 +208,7 @@ def run_score(args: argparse.Namespace) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         class_balanced=args.class_balanced,
-        build_options=_build_options(args.build),
+        build_options=parse_build_options(args.build),
         show_progress=False,
     )
     for key, value in rows[0].items():
@@ -246,7 +247,7 @@ def run_train(args: argparse.Namespace) -> int:
             arch,
             args.data,
             config,
-            build_options=_build_options(args.build),
+            build_options=parse_build_options(args.build),
             out=args.out / str(index),
         )
         rows.append({"arch": result.arch, **result.history[-1]})

@@ -91,7 +91,7 @@ def test_storage_urls_open_or_raise_study_error(url):
 @given(st.lists(st.text(max_size=20), max_size=4))
 def test_build_options_parse_or_raise(items):
     try:
-        options = cli._build_options(items)
+        options = cli.parse_build_options(items)
     except study.StudyError:
         return
     assert len(options) <= len(items)
