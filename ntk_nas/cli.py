@@ -83,6 +83,13 @@ def make_parser() -> argparse.ArgumentParser:
         help=f"Optuna storage URL or journal:PATH (default: ${STORAGE_ENV}, else SQLite in --out)",
     )
     search.add_argument("--study", default="ntk-nas", help="study name")
+    search.add_argument(
+        "--heartbeat",
+        type=int,
+        default=10,
+        help="seconds between heartbeats of a running trial (RDB storages; 0: off); the trial "
+        "of a killed worker is then failed and retried by a live one",
+    )
     search.add_argument("--out", type=Path, default=Path("ntk-nas-out"), help="output folder")
     search.add_argument("--top", type=int, default=10, help="rows of the printed table")
 
@@ -137,6 +144,9 @@ def run_search(args: argparse.Namespace) -> int:
         study_name=args.study,
         seed=args.seed,
         timeout=args.timeout,
+        heartbeat_interval=None
+        if args.heartbeat <= 0 or storage.startswith("journal:")
+        else args.heartbeat,
         batch_size=args.batch_size,
         class_balanced=args.class_balanced,
         build_options=parse_build_options(args.build),

@@ -203,9 +203,15 @@ def mask_password(text: str) -> str:
     return _PASSWORD.sub(r"\1:***@", text)
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
+def open_storage(url: str, *, heartbeat_interval: int | None = None) -> optuna.storages.BaseStorage:
     """An Optuna storage from a URL: any RDB URL (``sqlite:///``, ``postgresql://``, ...) or
     ``journal:PATH`` for a journal file on a shared file system.
+
+    Args:
+      url: the storage URL.
+      heartbeat_interval: seconds between a running trial's heartbeats (RDB storages). A trial
+        whose worker died (no heartbeat for twice as long) is marked failed and retried, up to 3
+        times, by a live worker.
 
     Raises:
       StudyError: naming the URL (password masked) when it cannot be opened.
@@ -215,7 +221,14 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             path = url.removeprefix("journal:")
             backend = optuna.storages.journal.JournalFileBackend(path)  # type: ignore[attr-defined]
             return optuna.storages.JournalStorage(backend)
-        return optuna.storages.get_storage(url)
+        if heartbeat_interval is None:
+            return optuna.storages.get_storage(url)
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=2 * heartbeat_interval,
+            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=3),
+        )
     except Exception as error:
         raise StudyError(
             f"cannot open storage {mask_password(url)!r}: "
@@ -236,10 +249,13 @@ def create_study(
     study_name: str | None,
     seed: int | None,
     sampler: optuna.samplers.BaseSampler | None = None,
+    heartbeat_interval: int | None = None,
 ) -> optuna.Study:
     """Creates or loads a study; a loaded one must have the same directions."""
     study = optuna.create_study(
-        storage=None if storage is None else open_storage(storage),
+        storage=None
+        if storage is None
+        else open_storage(storage, heartbeat_interval=heartbeat_interval),
         study_name=study_name,
         directions=[str(d) for d in directions],  # type: ignore[misc]
         sampler=sampler or _sampler(directions, seed),
@@ -265,6 +281,16 @@ def _progress_callback(bar: tqdm) -> Callable[[optuna.Study, optuna.trial.Frozen
     return update
 
 
+def _stop_at_total(n_trials: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """Stops this worker once the study (all workers together) holds `n_trials` scored trials."""
+
+    def stop(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if finished_trials(study) >= n_trials:
+            study.stop()
+
+    return stop
+
+
 def search(
     space: str | SearchSpace,
     scorers: str | Scorer | Sequence[str | Scorer],
@@ -279,6 +305,7 @@ def search(
     class_balanced: bool = False,
     build_options: Mapping[str, Any] | None = None,
     sampler: optuna.samplers.BaseSampler | None = None,
+    heartbeat_interval: int | None = None,
     show_progress: bool = True,
 ) -> optuna.Study:
     """Runs, or resumes, a training-free architecture search up to `n_trials` scored trials.
@@ -296,6 +323,10 @@ def search(
       class_balanced: draw the same number of samples of every class.
       build_options: passed to ``space.build`` (sizes); ``num_classes`` comes from the data.
       sampler: overrides the default sampler.
+      heartbeat_interval: seconds between heartbeats of a running trial (RDB storages), so that
+        the trial of a killed worker is failed and retried by a live one. Several workers may run
+        `search` on one study; together they stop at `n_trials` (each finishes the trial it is
+        running, so the total can exceed `n_trials` by up to the number of workers less one).
       show_progress: show a progress bar with the best score so far.
 
     Returns:
@@ -310,8 +341,15 @@ def search(
         space, scorer_list, batch, {"num_classes": num_classes, **(build_options or {})}, seed
     )
     study = create_study(
-        objective.directions, storage=storage, study_name=study_name, seed=seed, sampler=sampler
+        objective.directions,
+        storage=storage,
+        study_name=study_name,
+        seed=seed,
+        sampler=sampler,
+        heartbeat_interval=heartbeat_interval,
     )
+    if heartbeat_interval is not None:  # fail (and retry) the trials of workers that died
+        optuna.storages.fail_stale_trials(study)
     finished = finished_trials(study)
     remaining = n_trials - finished
     if remaining <= 0:
@@ -326,7 +364,10 @@ def search(
         unit="trial",
     ) as bar:
         study.optimize(
-            objective, n_trials=remaining, timeout=timeout, callbacks=[_progress_callback(bar)]
+            objective,
+            n_trials=remaining,
+            timeout=timeout,
+            callbacks=[_progress_callback(bar), _stop_at_total(n_trials)],
         )
     return study
 
