@@ -26,7 +26,7 @@ import numpy as np
 
 import ntk_nas
 
-IMPLEMENTATIONS = ["jacobian_contraction", "ntk_vector_products", "auto"]
+IMPLEMENTATIONS = ["jacobian_contraction", "ntk_vector_products", "structured_derivatives", "auto"]
 NB201_CELL = {
     (0, 1): "conv3x3",
     (0, 2): "conv1x1",

@@ -85,5 +85,19 @@ def partition(params: Params) -> tuple[list[jax.Array], Callable[[list[jax.Array
     return [leaves[i] for i in positions], combine
 
 
+def leaf_names(params: Params) -> list[str]:
+    """The paths of the leaves that `partition` differentiates, in its order."""
+    selected = params[_LINEN_PARAMS] if _has_params_collection(params) else params
+    flat, _ = jax.tree_util.tree_flatten_with_path(selected)
+    return ["/".join(_key_name(k) for k in path) for path, leaf in flat if _is_differentiable(leaf)]
+
+
+def _key_name(key: Any) -> str:
+    for attribute in ("key", "name", "idx"):
+        if hasattr(key, attribute):
+            return str(getattr(key, attribute))
+    return str(key)
+
+
 def _has_params_collection(params: Params) -> bool:
     return isinstance(params, Mapping) and _LINEN_PARAMS in params

@@ -18,6 +18,7 @@ from ntk_nas._ntk.cost import forward_cost
 from ntk_nas._ntk.errors import NonFiniteKernelError, NTKInputError
 from ntk_nas._ntk.implementations import Implementation
 from ntk_nas._ntk.jacobians import FlatFn, Leaves
+from ntk_nas._ntk.structured import describe, structured_derivatives
 from ntk_nas._ntk.vector_products import ntk_vector_products
 
 Output = Literal["full", "trace", "sum_logits"]
@@ -27,6 +28,7 @@ Model = Callable[[Params, jax.Array], jax.Array] | nnx.Module
 _KERNELS = {
     Implementation.JACOBIAN_CONTRACTION: jacobian_contraction,
     Implementation.NTK_VECTOR_PRODUCTS: ntk_vector_products,
+    Implementation.STRUCTURED_DERIVATIVES: structured_derivatives,
 }
 _CONCRETE = tuple(_KERNELS)
 
@@ -184,6 +186,20 @@ class NTKFunction:
             )
 
         return blocked(block_fn, x1, x2, plan.block)
+
+    def structured_rules(self, params: Params, x1: jax.typing.ArrayLike) -> dict[str, str]:
+        """Which rule of structured derivatives each parameter leaf takes, by leaf path.
+
+        A rule name per use of the leaf (``"dot_general"``, ``"conv_general_dilated"``, ``"add"``,
+        ``"sub"``, ``"mul"``, joined by ``+``), ``"shared(...)"`` for a leaf used several times or
+        broadcast, ``"fallback: <why>"`` for a leaf whose Jacobian is contracted instead, or
+        ``"unused"``. Traces `f` once; computes nothing.
+        """
+        params = self._params(params)
+        x = jnp.asarray(x1)
+        setup = _setup(self.apply, params, x, None, self.output)
+        rules = describe(setup.h, setup.leaves, x, independent=self.independent_samples)
+        return dict(zip(adapters.leaf_names(params), rules, strict=True))
 
     def lower(self, params: Params, x1: jax.typing.ArrayLike, x2: Any = None) -> jax.stages.Lowered:
         """Lowers the call ahead of time (``.compile()`` it, or read its cost and memory)."""

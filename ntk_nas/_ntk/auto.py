@@ -56,7 +56,7 @@ def _tile_cost(
     o, fp, act = p.outputs, p.forward.flops, p.forward.activation_bytes
     kernel_bytes = na * nb * (1 if p.trace else o * o) * p.itemsize
     distinct = na + (0 if same else nb)
-    if impl is Implementation.JACOBIAN_CONTRACTION:
+    if impl in (Implementation.JACOBIAN_CONTRACTION, Implementation.STRUCTURED_DERIVATIVES):
         flops = distinct * (1 + 2 * o) * fp + 2.0 * na * nb * o * (1 if p.trace else o) * p.params
         peak = distinct * o * p.params * p.itemsize + max(na, nb) * (1 + o) * act + kernel_bytes
         return flops, peak

@@ -51,6 +51,25 @@ class Attention(nn.Module):
         return nn.Dense(2)(jnp.mean(x, axis=1))
 
 
+class Depthwise(nn.Module):
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = nn.relu(nn.Conv(6, (3, 3))(x))
+        x = nn.tanh(nn.Conv(6, (3, 3), strides=(2, 2), feature_group_count=6)(x))  # depthwise
+        return nn.Dense(3)(jnp.mean(x, axis=(1, 2)))
+
+
+class Shared(nn.Module):
+    """One Dense applied twice (weight sharing) and a parameter used through `exp` (no rule)."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        dense = nn.Dense(5)
+        log_temperature = self.param("log_temperature", nn.initializers.constant(0.1), (5,))
+        x = dense(jnp.tanh(dense(x)))
+        return nn.Dense(2)(jnp.tanh(x * jnp.exp(log_temperature)[None]))
+
+
 class NnxMLP(nnx.Module):
     def __init__(self, rngs: nnx.Rngs):
         self.first = nnx.Linear(5, 7, rngs=rngs)
@@ -81,6 +100,8 @@ LINEN_CASES: dict[str, tuple[nn.Module, tuple[int, ...]]] = {
     "cnn": (CNN(), (12, 12, 3)),
     "resnet": (ResNet(), (6, 6, 2)),
     "attention": (Attention(), (4, 3)),
+    "depthwise": (Depthwise(), (6, 6, 3)),
+    "shared": (Shared(), (5,)),
 }
 
 
@@ -122,6 +143,24 @@ def reference_ntk(
         j1, j2 = np.asarray(jacobian(flat, x1)), np.asarray(jacobian(flat, x2))
     full = np.einsum("nap,mbp->nmab", j1, j2)
     return full if output == "full" else np.trace(full, axis1=2, axis2=3)
+
+
+@functools.cache
+def linen_reference(name: str) -> np.ndarray:
+    """The full float64 reference kernel of `linen_case(name)`, computed once per session."""
+    f, variables, x1, x2 = linen_case(name)
+    return reference_ntk(
+        f, variables["params"], lambda p: {**variables, "params": p}, x1, x2, "full"
+    )
+
+
+def reduce_reference(full: np.ndarray, output: str) -> np.ndarray:
+    """The `output` kernel from the full ``(N1, N2, O, O)`` one."""
+    if output == "full":
+        return full
+    if output == "trace":
+        return np.trace(full, axis1=2, axis2=3)
+    return full.sum(axis=(2, 3))
 
 
 def relative_error(result: jax.Array, reference: np.ndarray) -> float:

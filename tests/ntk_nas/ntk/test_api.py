@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -12,19 +14,25 @@ from flax import nnx
 import ntk_nas
 from tests.ntk_nas.ntk import models
 
-IMPLEMENTATIONS = ["jacobian_contraction", "ntk_vector_products", "auto"]
+IMPLEMENTATIONS = ["jacobian_contraction", "ntk_vector_products", "structured_derivatives", "auto"]
 OUTPUTS = ["full", "trace", "sum_logits"]
 TOLERANCE = 1e-4
 
 
-@pytest.mark.parametrize("output", OUTPUTS)
+# sum_logits is reduced to one output before any implementation runs: two models suffice for it.
+LINEN_OUTPUTS = [
+    (name, output)
+    for name in sorted(models.LINEN_CASES)
+    for output in OUTPUTS
+    if output != "sum_logits" or name in ("cnn", "shared")
+]
+
+
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
-@pytest.mark.parametrize("name", sorted(models.LINEN_CASES))
+@pytest.mark.parametrize(("name", "output"), LINEN_OUTPUTS)
 def test_linen_models_match_float64_reference(name, implementation, output):
     f, variables, x1, x2 = models.linen_case(name)
-    reference = models.reference_ntk(
-        f, variables["params"], lambda p: {**variables, "params": p}, x1, x2, output
-    )
+    reference = models.reduce_reference(models.linen_reference(name), output)
     fn = ntk_nas.empirical_ntk_fn(f, output=output, implementation=implementation)
     assert models.relative_error(fn(variables, x1, x2), reference) < TOLERANCE
 
@@ -32,37 +40,89 @@ def test_linen_models_match_float64_reference(name, implementation, output):
 @pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_nnx_model_matches_float64_reference(implementation, output):
+    model, x1, x2 = _nnx_case()
+    reference = models.reduce_reference(_nnx_reference(), output)
+    fn = ntk_nas.empirical_ntk_fn(model, output=output, implementation=implementation)
+    assert models.relative_error(fn(None, x1, x2), reference) < TOLERANCE
+
+
+def _nnx_case():
     model = models.NnxMLP(nnx.Rngs(0))
     model.norm.mean[...] = jnp.linspace(-0.5, 0.5, 7)
     x1, x2 = (
         jax.random.normal(jax.random.key(1), (4, 5)),
         jax.random.normal(jax.random.key(2), (2, 5)),
     )
+    return model, x1, x2
+
+
+@functools.cache
+def _nnx_reference():
+    model, x1, x2 = _nnx_case()
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     f = lambda p, x: nnx.merge(graphdef, p, rest)(x)
-    reference = models.reference_ntk(f, params, lambda p: p, x1, x2, output)
-    fn = ntk_nas.empirical_ntk_fn(model, output=output, implementation=implementation)
-    assert models.relative_error(fn(None, x1, x2), reference) < TOLERANCE
+    return models.reference_ntk(f, params, lambda p: p, x1, x2, "full")
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_plain_function_of_nested_dict_matches_reference(implementation, output):
-    params = models.plain_params(jax.random.key(0))
-    x1, x2 = (
-        jax.random.normal(jax.random.key(1), (3, 5)),
-        jax.random.normal(jax.random.key(2), (4, 5)),
-    )
-    diff = {k: v for k, v in params.items() if k != "steps"}
-    rebuild = lambda d: {**d, "steps": params["steps"]}
-    reference = models.reference_ntk(models.plain_function, diff, rebuild, x1, x2, output)
+    params, x1, x2 = _plain_case()
+    reference = models.reduce_reference(_plain_reference(), output)
     fn = ntk_nas.empirical_ntk_fn(
         models.plain_function, output=output, implementation=implementation
     )
     assert models.relative_error(fn(params, x1, x2), reference) < TOLERANCE
 
 
-@pytest.mark.parametrize("output", OUTPUTS)
+def _plain_case():
+    params = models.plain_params(jax.random.key(0))
+    x1, x2 = (
+        jax.random.normal(jax.random.key(1), (3, 5)),
+        jax.random.normal(jax.random.key(2), (4, 5)),
+    )
+    return params, x1, x2
+
+
+@functools.cache
+def _plain_reference():
+    params, x1, x2 = _plain_case()
+    diff = {k: v for k, v in params.items() if k != "steps"}
+    rebuild = lambda d: {**d, "steps": params["steps"]}
+    return models.reference_ntk(models.plain_function, diff, rebuild, x1, x2, "full")
+
+
+@pytest.mark.parametrize("name", [*sorted(set(models.LINEN_CASES) - {"shared"}), "nnx", "plain"])
+def test_supported_models_take_the_structured_path(name):
+    """Every leaf of these models has a rule: no silent fallback to Jacobians."""
+    if name == "nnx":
+        model, x1, _ = _nnx_case()
+        rules = ntk_nas.empirical_ntk_fn(model).structured_rules(None, x1)
+    elif name == "plain":
+        params, x1, _ = _plain_case()
+        rules = ntk_nas.empirical_ntk_fn(models.plain_function).structured_rules(params, x1)
+    else:
+        f, variables, x1, _ = models.linen_case(name)
+        rules = ntk_nas.empirical_ntk_fn(f).structured_rules(variables, x1)
+    assert rules and all(
+        rule in {"dot_general", "conv_general_dilated", "add", "sub", "mul"}
+        for rule in rules.values()
+    ), rules
+    weights = ("kernel", "kernel/value", "layer/w", "head")
+    kernels = [r for path, r in rules.items() if path.endswith(weights)]
+    assert kernels and all(r in {"dot_general", "conv_general_dilated"} for r in kernels)
+
+
+def test_shared_and_unsupported_leaves_are_reported():
+    f, variables, x1, _ = models.linen_case("shared")
+    rules = ntk_nas.empirical_ntk_fn(f).structured_rules(variables, x1)
+    assert rules["Dense_0/kernel"] == "shared(dot_general+dot_general)"
+    assert rules["Dense_0/bias"] == "shared(add+add)"
+    assert rules["log_temperature"] == "fallback: used by exp (operand 0)"
+    assert rules["Dense_1/kernel"] == "dot_general"
+
+
+@pytest.mark.parametrize("output", ["full", "trace"])
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_shapes_and_symmetry(implementation, output):
     f, variables, x1, x2 = models.linen_case("mlp", n1=5, n2=3)

@@ -10,7 +10,9 @@ from tests.ntk_nas.ntk import models
 
 
 @pytest.mark.parametrize("output", ["full", "trace"])
-@pytest.mark.parametrize("implementation", ["jacobian_contraction", "ntk_vector_products"])
+@pytest.mark.parametrize(
+    "implementation", ["jacobian_contraction", "ntk_vector_products", "structured_derivatives"]
+)
 @pytest.mark.parametrize("symmetric", [True, False])
 def test_blocked_equals_unblocked(implementation, output, symmetric):
     f, variables, x1, x2 = models.linen_case("cnn", n1=7, n2=5)
