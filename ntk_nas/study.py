@@ -7,11 +7,13 @@ attributes; `search` runs (or resumes) a study with it; `rank` scores a given li
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -203,6 +205,14 @@ def mask_password(text: str) -> str:
     return _PASSWORD.sub(r"\1:***@", text)
 
 
+@contextlib.contextmanager
+def _known_experimental() -> Iterator[None]:
+    """Silences Optuna's notice that heartbeats are experimental: we rely on them on purpose."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
 def open_storage(url: str, *, heartbeat_interval: int | None = None) -> optuna.storages.BaseStorage:
     """An Optuna storage from a URL: any RDB URL (``sqlite:///``, ``postgresql://``, ...) or
     ``journal:PATH`` for a journal file on a shared file system.
@@ -223,12 +233,15 @@ def open_storage(url: str, *, heartbeat_interval: int | None = None) -> optuna.s
             return optuna.storages.JournalStorage(backend)
         if heartbeat_interval is None:
             return optuna.storages.get_storage(url)
-        return optuna.storages.RDBStorage(
-            url,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=2 * heartbeat_interval,
-            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=3),
-        )
+        with _known_experimental():
+            return optuna.storages.RDBStorage(
+                url,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=2 * heartbeat_interval,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=3
+                ),
+            )
     except Exception as error:
         raise StudyError(
             f"cannot open storage {mask_password(url)!r}: "
@@ -349,7 +362,8 @@ def search(
         heartbeat_interval=heartbeat_interval,
     )
     if heartbeat_interval is not None:  # fail (and retry) the trials of workers that died
-        optuna.storages.fail_stale_trials(study)
+        with _known_experimental():
+            optuna.storages.fail_stale_trials(study)
     finished = finished_trials(study)
     remaining = n_trials - finished
     if remaining <= 0:
