@@ -165,7 +165,8 @@ def score_all(
     plan = data_plan(args)
     index, count = args.shard
     mine = archs[index::count]
-    todo = [(d, a) for a in mine for d in plan if (d, a) not in done]  # cell by cell
+    inputs = [d for d in plan if not args.inputs or d in args.inputs]
+    todo = [(d, a) for a in mine for d in inputs if (d, a) not in done]  # cell by cell
     if not todo:
         return read_csv(path)
     new_file = not path.exists()
@@ -176,8 +177,8 @@ def score_all(
             f.flush()
         batches = {}
         with tqdm(
-            total=len(plan) * len(mine),
-            initial=len(plan) * len(mine) - len(todo),
+            total=len(inputs) * len(mine),
+            initial=len(inputs) * len(mine) - len(todo),
             desc="scoring",
             unit="arch",
         ) as bar:
@@ -313,27 +314,20 @@ def published_correlations(
 
 
 def table(report: dict[str, Any]) -> str:
-    """Markdown: one row per scorer, tau / rho [95% CI] / top-10% per target."""
+    """Markdown: one row per target and scorer: n, tau and rho [95% CI], top-10% precision."""
     targets = list(report["targets"])
-    head = "| scorer | " + " | ".join(
-        f"{t} tau [95% CI] | {t} rho [95% CI] | {t} top-10%" for t in targets
-    )
-    lines = [head + " |", "|---" * (1 + 3 * len(targets)) + "|"]
-    scorer_names = list(report["targets"][targets[0]]["scorers"])
-    for name in scorer_names:
-        cells = []
-        for t in targets:
-            c = report["targets"][t]["scorers"][name]
-            cells += [
-                _with_ci(c, "kendall_tau"),
-                _with_ci(c, "spearman_rho"),
-                _f(c["top10_precision"]),
-            ]
-        lines.append(
-            f"| {name} (n={report['targets'][targets[0]]['scorers'][name]['n']}) | "
-            + " | ".join(cells)
-            + " |"
-        )
+    lines = [
+        "| target (inputs) | scorer | n | Kendall tau [95% CI] | Spearman rho [95% CI] | top-10% |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in targets:
+        data = report["targets"][t]["data"]
+        for name, c in report["targets"][t]["scorers"].items():
+            cells = [_with_ci(c, "kendall_tau"), _with_ci(c, "spearman_rho")]
+            lines.append(
+                f"| {t} ({data}) | {name} | {c['n']} | {' | '.join(cells)} "
+                f"| {_f(c['top10_precision'])} |"
+            )
     if "published" in report:
         lines += [
             "",
@@ -526,6 +520,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--verify", type=int, default=200, help="--check-params: extra cells")
     parser.add_argument("--exhaustive", action="store_true", help="--check-params: every cell")
     parser.add_argument("--shard", default="0/1", help="I/N: score only cells I, I+N, ...")
+    parser.add_argument(
+        "--inputs",
+        nargs="+",
+        choices=["cifar10", "cifar100", "gaussian"],
+        help="score only on these inputs (default: all the targets need); analysis uses all rows",
+    )
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--no-score", action="store_true", help="analyse the rows already scored")
     args = parser.parse_args(argv)

@@ -73,7 +73,7 @@ def test_scores_reports_and_resumes(files: dict[str, Path], tmp_path: Path, caps
     assert set(c10) == {"naswot", "params"} and c10["params"]["n"] == 3
     assert -1 <= c10["params"]["kendall_tau"] <= 1
     assert (out / "scatter_naswot.png").stat().st_size > 0
-    assert "| params (n=3)" in capsys.readouterr().out
+    assert "| cifar10 (cifar10) | params | 3 |" in capsys.readouterr().out
 
     # An interrupted run (a file with only some rows) is completed, keeping the rows it has.
     lines = (out / "scores.csv").read_text().splitlines()
