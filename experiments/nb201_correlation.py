@@ -1,0 +1,582 @@
+"""NAS-Bench-201: how well do training-free scores rank architectures by their trained accuracy?
+
+Scores a reproducible sample of NAS-Bench-201 cells (``--archs K``) or the 725 cells of the
+published zero-cost proxy file (``--subset``) with registry scorers, then reports, per scorer and
+target dataset, Kendall's tau-b and Spearman's rho (each with a seeded bootstrap 95% interval) and
+the top-10% precision against the benchmark's test accuracy. Scores are oriented so that higher
+predicts better (a minimised score such as ``ntk_cond`` is negated), so a good scorer has a positive
+correlation. TE-NAS's rank combination (the sum of the ranks of ``-ntk_cond`` and
+``linear_regions``) and ``ntk_cond`` + ``naswot`` are reported as ``ntk_cond+linear_regions`` and
+``ntk_cond+naswot`` when their scorers ran.
+
+Targets and data: the CIFAR-10 and ImageNet16-120 targets are predicted from scores on real
+CIFAR-10 images (10 classes), the CIFAR-100 target from scores on CIFAR-100 images (100 classes);
+``--gaussian`` scores every target on standard-normal inputs instead (an ablation).
+
+Network size: ``--build C=8 --build N=1`` by default (a reduced network: the benchmark's skeleton
+with 8 channels and one cell per stage, so scoring takes seconds on a CPU); ``--build C=16 --build
+N=5`` is the benchmark's size.
+
+Outputs in ``--out``: ``scores.csv`` (one row per data set and cell, appended as cells are scored;
+a rerun with the same options skips the rows already there), ``correlation.json``, ``table.md``
+(also printed) and ``scatter_<scorer>.png``.
+
+    python experiments/nb201_correlation.py --archs 150 --out runs/nb201
+    python experiments/nb201_correlation.py --subset --out runs/nb201_subset
+    python experiments/nb201_correlation.py --check-params --out runs/params
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:  # run as a script (python experiments/nb201_correlation.py) or imported as a module
+    from experiments import stats
+except ImportError:  # pragma: no cover
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from experiments import stats
+
+DATA_ROOT = Path("/work/shared/data")
+DEFAULT_ACC = DATA_ROOT / "nb201" / "nb201_test_acc.csv"
+DEFAULT_PARAMS = DATA_ROOT / "nb201" / "naswot_arch_score_acc.csv"
+DEFAULT_ZC = DATA_ROOT / "nb201" / "nbsz_zc_nasbench201_partial.csv"
+DEFAULT_CIFAR10 = DATA_ROOT / "cifar" / "cifar10_sample.npz"
+DEFAULT_CIFAR100 = DATA_ROOT / "cifar" / "cifar100_sample.npz"
+
+DEFAULT_SCORERS = (
+    "ntk_cond:bn=eval,repeats=1",
+    "ntk_trace:bn=eval,repeats=1",
+    "naswot",
+    "linear_regions",
+    "synflow",
+    "grad_norm",
+    "snip",
+    "jacob_cov",
+    "params",
+    "flops",
+)
+#: target -> (accuracy column of the accuracy file, dataset name in the zero-cost file)
+TARGETS = {
+    "cifar10": ("cifar10_test_acc", "cifar10"),
+    "cifar100": ("cifar100_test_acc", "cifar100"),
+    "imagenet16": ("imagenet16_test_acc", "ImageNet16-120"),
+}
+PUBLISHED = (
+    "epe_nas",
+    "fisher",
+    "flops",
+    "grad_norm",
+    "grasp",
+    "jacov",
+    "l2_norm",
+    "nwot",
+    "params",
+    "plain",
+    "snip",
+    "synflow",
+)
+COMBINATIONS = (("ntk_cond", "linear_regions"), ("ntk_cond", "naswot"))
+KEY_COLUMNS = ("data", "arch_index", "arch_str")
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_accuracies(path: Path) -> dict[str, dict[str, Any]]:
+    """``arch_str -> {"arch_index": int, target: accuracy, ...}`` from the accuracy file."""
+    table = {}
+    for row in read_csv(path):
+        entry: dict[str, Any] = {"arch_index": int(row["arch_index"])}
+        entry.update({t: float(row[column]) for t, (column, _) in TARGETS.items()})
+        table[row["arch_str"]] = entry
+    return table
+
+
+def select_archs(
+    accuracies: dict[str, dict[str, Any]], *, count: int | None, subset: Path | None, seed: int
+) -> list[str]:
+    """`count` cells drawn without replacement from `seed`, or the cells of the zero-cost file."""
+    ordered = sorted(accuracies, key=lambda a: accuracies[a]["arch_index"])
+    if subset is not None:
+        wanted = {row["arch_str"] for row in read_csv(subset)}
+        return [a for a in ordered if a in wanted]
+    if count is None or not 1 <= count <= len(ordered):
+        raise SystemExit(f"--archs must be in 1..{len(ordered)}, got {count}")
+    picks = np.random.default_rng(seed).choice(len(ordered), count, replace=False)
+    return [ordered[i] for i in sorted(picks)]
+
+
+def data_plan(args: argparse.Namespace) -> dict[str, tuple[str, list[str]]]:
+    """``data name -> (--data spec, targets predicted from it)``."""
+    if args.gaussian:
+        return {"gaussian": ("gaussian", list(TARGETS))}
+    return {
+        "cifar10": (f"npz:{args.cifar10}", ["cifar10", "imagenet16"]),
+        "cifar100": (f"npz:{args.cifar100}", ["cifar100"]),
+    }
+
+
+def parse_build(items: Sequence[str]) -> dict[str, int]:
+    options = {"C": 8, "N": 1}
+    for item in items:
+        for part in filter(None, item.split(",")):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise SystemExit(f"--build expects KEY=VALUE, got {part!r}")
+            options[key.strip()] = int(value)
+    return options
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def score_all(
+    args: argparse.Namespace,
+    archs: list[str],
+    accuracies: dict[str, dict[str, Any]],
+    path: Path,
+) -> list[dict[str, str]]:
+    """Scores every (data, cell) not yet in `path`, appending a row after each; returns all rows."""
+    from tqdm.auto import tqdm
+
+    import ntk_nas
+    from ntk_nas.study import resolve_batch, resolve_scorers
+
+    scorer_list = resolve_scorers(list(args.scorers))
+    names = [s.name for s in scorer_list]
+    columns = [*KEY_COLUMNS, *names, *(f"{n}.seconds" for n in names)]
+    done = _existing(path, columns)
+    plan = data_plan(args)
+    index, count = args.shard
+    mine = archs[index::count]
+    inputs = [d for d in plan if not args.inputs or d in args.inputs]
+    todo = [(d, a) for a in mine for d in inputs if (d, a) not in done]  # cell by cell
+    if not todo:
+        return read_csv(path)
+    new_file = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, columns, extrasaction="ignore")
+        if new_file:
+            writer.writeheader()
+            f.flush()
+        batches = {}
+        with tqdm(
+            total=len(inputs) * len(mine),
+            initial=len(inputs) * len(mine) - len(todo),
+            desc="scoring",
+            unit="arch",
+        ) as bar:
+            for data, arch in todo:
+                if data not in batches:
+                    batches[data] = resolve_batch(plan[data][0], args.batch_size, args.seed)
+                batch, num_classes = batches[data]
+                (row,) = ntk_nas.rank(
+                    "nb201",
+                    [arch],
+                    scorer_list,
+                    data=batch,
+                    seed=args.seed,
+                    build_options={**args.build_options, "num_classes": num_classes},
+                    show_progress=False,
+                )
+                row.update(data=data, arch_index=accuracies[arch]["arch_index"], arch_str=arch)
+                writer.writerow(row)
+                f.flush()
+                bar.update(1)
+    return read_csv(path)
+
+
+def _existing(path: Path, columns: list[str]) -> set[tuple[str, str]]:
+    if not path.exists():
+        return set()
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if list(reader.fieldnames or []) != columns:
+            raise SystemExit(
+                f"{path} has columns {reader.fieldnames}, but this run writes {columns}; "
+                "use another --out or the same --scorers"
+            )
+        return {(row["data"], row["arch_str"]) for row in reader}
+
+
+# ----------------------------------------------------------------------------- analysis
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def correlations(
+    predicted: np.ndarray, truth: np.ndarray, *, resamples: int, seed: int
+) -> dict[str, Any]:
+    """tau, rho (with bootstrap 95% intervals) and top-10% precision over the finite pairs."""
+    x, y = stats.finite_pairs(predicted, truth)
+    result: dict[str, Any] = {"n": len(x)}
+    for name, function in (
+        ("kendall_tau", stats.kendall_tau),
+        ("spearman_rho", stats.spearman_rho),
+    ):
+        result[name] = function(x, y)
+        result[f"{name}_ci95"] = list(
+            stats.bootstrap_ci(function, x, y, resamples=resamples, seed=seed)
+        )
+    result["top10_precision"] = stats.top_k_precision(x, y, 10.0) if len(x) else float("nan")
+    return result
+
+
+def oriented_scores(
+    rows: list[dict[str, str]], directions: dict[str, str]
+) -> dict[str, np.ndarray]:
+    """Each scorer's values, negated when minimised (higher predicts better), plus combinations."""
+    oriented = {}
+    for name, direction in directions.items():
+        values = np.array([_float(r[name]) for r in rows])
+        oriented[name] = -values if direction == "minimize" else values
+    for combo in COMBINATIONS:
+        if all(name in oriented for name in combo):
+            # Non-finite scores (a degenerate kernel) rank last, NaN included.
+            parts = [np.where(np.isnan(oriented[n]), -np.inf, oriented[n]) for n in combo]
+            oriented["+".join(combo)] = stats.rank_sum(*parts)
+    return oriented
+
+
+def analyse(
+    args: argparse.Namespace,
+    rows: list[dict[str, str]],
+    archs: list[str],
+    accuracies: dict[str, dict[str, Any]],
+    directions: dict[str, str],
+) -> dict[str, Any]:
+    """Correlations per target and scorer (and, with --subset, of the published proxies)."""
+    wanted = set(archs)
+    report: dict[str, Any] = {"targets": {}}
+    for data, (_, targets) in data_plan(args).items():
+        by_arch: dict[str, dict[str, str]] = {}
+        for r in rows:  # the first row of a cell counts (two unsharded runs may both score it)
+            if r["data"] == data and r["arch_str"] in wanted:
+                by_arch.setdefault(r["arch_str"], r)
+        scored = [by_arch[a] for a in archs if a in by_arch]
+        names = [a["arch_str"] for a in scored]
+        oriented = oriented_scores(scored, directions)
+        for target in targets:
+            truth = np.array([accuracies[a][target] for a in names])
+            report["targets"][target] = {
+                "data": data,
+                "scorers": {
+                    name: correlations(v, truth, resamples=args.resamples, seed=args.seed)
+                    for name, v in oriented.items()
+                },
+            }
+    if args.subset:
+        report["published"] = published_correlations(args, archs, accuracies)
+    return report
+
+
+def published_correlations(
+    args: argparse.Namespace, archs: list[str], accuracies: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The published proxies' correlations with the same test accuracies on the same cells."""
+    rows = read_csv(args.zero_cost)
+    wanted = set(archs)
+    result = {}
+    for target, (_, zc_name) in TARGETS.items():
+        subset = [r for r in rows if r["dataset"] == zc_name and r["arch_str"] in wanted]
+        truth = np.array([accuracies[r["arch_str"]][target] for r in subset])
+        result[target] = {
+            proxy: correlations(
+                np.array([_float(r[proxy]) for r in subset]),
+                truth,
+                resamples=args.resamples,
+                seed=args.seed,
+            )
+            for proxy in PUBLISHED
+        }
+    return result
+
+
+def table(report: dict[str, Any]) -> str:
+    """Markdown: one row per target and scorer: n, tau and rho [95% CI], top-10% precision."""
+    targets = list(report["targets"])
+    lines = [
+        "| target (inputs) | scorer | n | Kendall tau [95% CI] | Spearman rho [95% CI] | top-10% |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in targets:
+        data = report["targets"][t]["data"]
+        for name, c in report["targets"][t]["scorers"].items():
+            cells = [_with_ci(c, "kendall_tau"), _with_ci(c, "spearman_rho")]
+            lines.append(
+                f"| {t} ({data}) | {name} | {c['n']} | {' | '.join(cells)} "
+                f"| {_f(c['top10_precision'])} |"
+            )
+    if "published" in report:
+        lines += [
+            "",
+            "Published NAS-Bench-Suite-Zero proxies on the same cells:",
+            "",
+            "| proxy | " + " | ".join(f"{t} tau | {t} rho | {t} top-10%" for t in targets) + " |",
+            "|---" * (1 + 3 * len(targets)) + "|",
+        ]
+        for proxy in PUBLISHED:
+            cells = []
+            for t in targets:
+                c = report["published"][t][proxy]
+                cells += [_f(c["kendall_tau"]), _f(c["spearman_rho"]), _f(c["top10_precision"])]
+            lines.append(f"| {proxy} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _f(value: float) -> str:
+    return "nan" if not math.isfinite(value) else f"{value:.3f}"
+
+
+def _with_ci(c: dict[str, Any], key: str) -> str:
+    low, high = c[f"{key}_ci95"]
+    return f"{_f(c[key])} [{_f(low)}, {_f(high)}]"
+
+
+def scatter_plots(
+    out: Path,
+    rows: list[dict[str, str]],
+    archs: list[str],
+    accuracies: dict[str, dict[str, Any]],
+    args: argparse.Namespace,
+    names: list[str],
+) -> list[Path]:
+    """One PNG per scorer: raw score vs test accuracy, one panel per target."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    wanted = set(archs)
+    plan = data_plan(args)
+    panels = [(data, t) for data, (_, targets) in plan.items() for t in targets]
+    paths = []
+    for name in names:
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+        for ax, (data, target) in zip(axes[0], panels, strict=True):
+            unique = {r["arch_str"]: r for r in reversed(rows) if r["data"] == data}
+            subset = [r for a, r in unique.items() if a in wanted]
+            x = np.array([_float(r[name]) for r in subset])
+            y = np.array([accuracies[r["arch_str"]][target] for r in subset])
+            x, y = stats.finite_pairs(x, y)
+            ax.scatter(x, y, s=8, alpha=0.6)
+            ax.set_xscale(_x_scale(x))
+            ax.set_xlabel(f"{name} ({data} inputs)")
+            ax.set_ylabel(f"{target} test accuracy (%)")
+            ax.set_title(f"{target}, n={len(x)}")
+        fig.tight_layout()
+        path = out / f"scatter_{name}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def _x_scale(x: np.ndarray) -> str:
+    """``log`` for positive values spanning more than two decades, ``symlog`` when |x| does."""
+    magnitude = np.abs(x[x != 0])
+    if len(magnitude) < 2 or magnitude.max() / magnitude.min() < 100:
+        return "linear"
+    return "log" if (x > 0).all() else "symlog"
+
+
+# ----------------------------------------------------------------------------- parameter check
+
+
+def check_params(args: argparse.Namespace) -> int:
+    """Compares ``NB201Space().num_params`` (C=16, N=5, 10 classes) with ``params_mb``.
+
+    A cell's count depends only on how many ``nor_conv_1x1`` and ``nor_conv_3x3`` edges it has (28
+    classes), so by default `num_params` (``jax.eval_shape``, no initialisation) is evaluated on
+    one cell per class and on ``--verify`` more random cells, checking that the class determines
+    the count; ``--exhaustive`` evaluates all 15,625 cells instead (about 1 s each on a CPU).
+    """
+    from tqdm.auto import tqdm
+
+    import search_spaces
+
+    space = search_spaces.get("nb201")
+    rows = read_csv(args.params_file)
+
+    def key(arch_str: str) -> tuple[int, int]:
+        ops = space.from_str(arch_str).ops
+        return ops.count("nor_conv_1x1"), ops.count("nor_conv_3x3")
+
+    counts: dict[str, int] = {}
+    by_class: dict[tuple[int, int], int] = {}
+    rng = np.random.default_rng(args.seed)
+    verify = set(rng.choice(len(rows), min(args.verify, len(rows)), replace=False).tolist())
+    inconsistent = []
+    evaluated = 0
+    for i, row in enumerate(tqdm(rows, desc="num_params", unit="arch")):
+        arch = row["arch_str"]
+        k = key(arch)
+        if args.exhaustive or k not in by_class or i in verify:
+            n = space.num_params(space.from_str(arch))
+            evaluated += 1
+            if by_class.setdefault(k, n) != n:
+                inconsistent.append(arch)
+            counts[arch] = n
+        else:
+            counts[arch] = by_class[k]
+    mismatches = []
+    for row in rows:
+        ours = counts[row["arch_str"]]
+        published = round(float(row["params_mb"]) * 1e6)
+        if abs(ours - published) > 1:  # params_mb has six decimals: 1 parameter
+            mismatches.append({**row, "num_params": ours, "difference": published - ours})
+    conv3, conv1 = 243_040, 28_000  # parameters of one edge op of each kind, summed over cells
+    kinds = Counter(_explain(m["difference"], conv1, conv3) for m in mismatches)
+    summary = {
+        "rows": len(rows),
+        "evaluated_with_eval_shape": evaluated,
+        "classes": len(by_class),
+        "class_rule_violations": inconsistent,
+        "matching": len(rows) - len(mismatches),
+        "mismatching": len(mismatches),
+        "mismatch_explanations": dict(kinds),
+        "examples": mismatches[:5],
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "params_mismatches.csv", "w", newline="") as f:
+        if mismatches:
+            writer = csv.DictWriter(f, list(mismatches[0]))
+            writer.writeheader()
+            writer.writerows(mismatches)
+    (args.out / "params_check.json").write_text(json.dumps(summary, indent=2, default=str))
+    print(json.dumps({k: v for k, v in summary.items() if k != "examples"}, indent=2))
+    for m in mismatches[:5]:
+        print(
+            f"  {m['arch_index']} {m['arch_str']}: params_mb {m['params_mb']}, "
+            f"ours {m['num_params']}, published - ours = {m['difference']}"
+        )
+    return 1 if inconsistent else 0
+
+
+def _explain(difference: int, conv1: int, conv3: int) -> str:
+    """Names ``difference`` as a sum of simple fractions of one or two conv ops, if it is."""
+    fractions = {"1/3": 1 / 3, "1/2": 1 / 2, "2/3": 2 / 3, "1": 1.0}
+    terms = []
+    for name, size in (("conv1x1", conv1), ("conv3x3", conv3)):
+        for label, value in fractions.items():
+            terms += [(f"+{name} {label}", value * size), (f"-{name} {label}", -value * size)]
+    for text, amount in terms:
+        if abs(difference - amount) <= 1:
+            return text
+    for text1, a1 in terms:
+        for text2, a2 in terms:
+            if abs(difference - a1 - a2) <= 1:
+                return f"{text1} {text2}"
+    return "other"
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--archs", type=int, help="score K cells sampled from --seed")
+    which.add_argument("--subset", action="store_true", help="the cells of the zero-cost file")
+    which.add_argument("--check-params", action="store_true", help="verify num_params")
+    parser.add_argument(
+        "--scorers",
+        nargs="+",
+        default=list(DEFAULT_SCORERS),
+        help="registry scorers, NAME or NAME:key=value,...",
+    )
+    parser.add_argument("--gaussian", action="store_true", help="score on gaussian inputs")
+    parser.add_argument("--build", action="append", default=[], help="e.g. C=8 or C=16,N=5")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--out", type=Path, default=Path("runs/nb201"))
+    parser.add_argument("--accuracies", type=Path, default=DEFAULT_ACC)
+    parser.add_argument("--params-file", type=Path, default=DEFAULT_PARAMS)
+    parser.add_argument("--zero-cost", type=Path, default=DEFAULT_ZC)
+    parser.add_argument("--cifar10", type=Path, default=DEFAULT_CIFAR10)
+    parser.add_argument("--cifar100", type=Path, default=DEFAULT_CIFAR100)
+    parser.add_argument("--verify", type=int, default=200, help="--check-params: extra cells")
+    parser.add_argument("--exhaustive", action="store_true", help="--check-params: every cell")
+    parser.add_argument("--shard", default="0/1", help="I/N: score only cells I, I+N, ...")
+    parser.add_argument(
+        "--inputs",
+        nargs="+",
+        choices=["cifar10", "cifar100", "gaussian"],
+        help="score only on these inputs (default: all the targets need); analysis uses all rows",
+    )
+    parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--no-score", action="store_true", help="analyse the rows already scored")
+    args = parser.parse_args(argv)
+    if not (args.archs or args.subset or args.check_params):
+        parser.error("one of --archs K, --subset or --check-params is required")
+    args.build_options = parse_build(args.build)
+    index, _, count = args.shard.partition("/")
+    args.shard = (int(index), int(count or 1))
+    if not 0 <= args.shard[0] < args.shard[1]:
+        parser.error(f"--shard must be I/N with 0 <= I < N, got {index}/{count}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.check_params:
+        return check_params(args)
+    from ntk_nas.study import resolve_scorers
+
+    accuracies = read_accuracies(args.accuracies)
+    archs = select_archs(
+        accuracies,
+        count=args.archs,
+        subset=args.zero_cost if args.subset else None,
+        seed=args.seed,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    path = args.out / "scores.csv"
+    rows = read_csv(path) if args.no_score else score_all(args, archs, accuracies, path)
+    directions = {s.name: s.direction for s in resolve_scorers(list(args.scorers))}
+    report = analyse(args, rows, archs, accuracies, directions)
+    report["settings"] = {
+        "archs": len(archs),
+        "subset": args.subset,
+        "scorers": list(args.scorers),
+        "build": args.build_options,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "gaussian": args.gaussian,
+        "data": {d: spec for d, (spec, _) in data_plan(args).items()},
+        "seconds": time.perf_counter() - start,
+    }
+    (args.out / "correlation.json").write_text(json.dumps(report, indent=2))
+    text = table(report)
+    (args.out / "table.md").write_text(text + "\n")
+    print(text)
+    if not args.no_plots:
+        scatter_plots(args.out, rows, archs, accuracies, args, list(directions))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""experiments/stats.py against hand-worked examples and scipy.stats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from experiments import stats
+
+
+def test_average_ranks_share_ties() -> None:
+    np.testing.assert_array_equal(stats.average_ranks([10, 20, 20, 30]), [1, 2.5, 2.5, 4])
+    np.testing.assert_array_equal(stats.average_ranks([3, 1, 3, 3]), [3, 1, 3, 3])
+
+
+def test_kendall_tau_hand_worked() -> None:
+    # 6 pairs, one discordant (2, 3): (5 - 1) / 6.
+    assert stats.kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(2 / 3)
+    # Ties: C = 4, D = 0, one tie in x and one in y: 4 / sqrt((6 - 1)(6 - 1)) = 0.8.
+    assert stats.kendall_tau([1, 1, 2, 3], [1, 2, 3, 3]) == pytest.approx(0.8)
+    assert stats.kendall_tau([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert np.isnan(stats.kendall_tau([1, 1, 1], [1, 2, 3]))
+
+
+def test_spearman_rho_hand_worked() -> None:
+    assert stats.spearman_rho([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert stats.spearman_rho([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # No ties: 1 - 6 * sum(d^2) / (n (n^2 - 1)) with d = (0, -1, 1, 0): 1 - 12 / 60 = 0.8.
+    assert stats.spearman_rho([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert np.isnan(stats.spearman_rho([2, 2, 2], [1, 2, 3]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_against_scipy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = [5, 17, 60, 200, 333, 1000][seed]
+    x = rng.integers(0, max(2, n // 4), n).astype(float)  # many ties
+    y = x + rng.normal(0, 3, n).round(0)
+    tau = scipy.stats.kendalltau(x, y, variant="b").statistic
+    rho = scipy.stats.spearmanr(x, y).statistic
+    assert stats.kendall_tau(x, y) == pytest.approx(tau, abs=1e-12)
+    assert stats.spearman_rho(x, y) == pytest.approx(rho, abs=1e-12)
+    z = rng.normal(size=n)
+    assert stats.kendall_tau(z, y) == pytest.approx(scipy.stats.kendalltau(z, y).statistic)
+    assert stats.spearman_rho(z, y) == pytest.approx(scipy.stats.spearmanr(z, y).statistic)
+
+
+def test_top_k_precision() -> None:
+    predicted = np.arange(10.0)  # predicted top 20%: indices 9, 8
+    truth = np.array([9.0, 0, 0, 0, 0, 0, 0, 0, 1, 0.5])  # true top 20%: indices 0, 8
+    assert stats.top_k_precision(predicted, truth, 20) == 0.5
+    assert stats.top_k_precision(truth, truth, 10) == 1.0
+    assert stats.top_k_precision(-truth, truth, 10) == 0.0
+    assert stats.top_k_precision([1.0, 2.0], [2.0, 1.0], 10) == 0.0  # k is at least 1
+    with pytest.raises(ValueError, match="percent"):
+        stats.top_k_precision(truth, truth, 0)
+
+
+def test_bootstrap_ci_is_seeded_and_brackets_the_estimate() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=80)
+    y = x + rng.normal(size=80)
+    first = stats.bootstrap_ci(stats.spearman_rho, x, y, resamples=200, seed=3)
+    assert first == stats.bootstrap_ci(stats.spearman_rho, x, y, resamples=200, seed=3)
+    assert first != stats.bootstrap_ci(stats.spearman_rho, x, y, resamples=200, seed=4)
+    low, high = first
+    assert low < stats.spearman_rho(x, y) < high
+    assert low > 0 and high < 1
+    # All resamples of a constant vector are NaN.
+    assert np.isnan(stats.bootstrap_ci(stats.kendall_tau, np.ones(5), x[:5], resamples=10)[0])
+
+
+def test_finite_pairs_and_rank_sum() -> None:
+    x, y = stats.finite_pairs([1, np.inf, 3, np.nan], [1, 2, np.nan, 4])
+    np.testing.assert_array_equal(x, [1])
+    np.testing.assert_array_equal(y, [1])
+    # Ranks (1, 2, 3) + (3, 1, 2); -inf ranks last.
+    np.testing.assert_array_equal(stats.rank_sum([1, 2, 3], [5, -np.inf, 4]), [4, 3, 5])
+    with pytest.raises(ValueError):
+        stats.rank_sum([1, 2], [1, 2, 3])
