@@ -179,37 +179,27 @@ def test_class_balanced_batch(tmp_path):
     np.savez(
         data, x=rng.integers(0, 255, (40, 8, 8, 3), dtype=np.uint8), y=np.repeat(np.arange(4), 10)
     )
-    done = ntk_nas(
-        "score",
-        ALL_CONV,
-        "--scorer",
-        "params",
-        "--data",
-        f"npz:{data}",
-        "--batch-size",
-        "8",
-        "--class-balanced",
-        "--build",
-        "C=4",
-        "--build",
-        "N=1",
-    )
+
+    def score(batch_size: str) -> subprocess.CompletedProcess[str]:
+        return ntk_nas(
+            "score",
+            ALL_CONV,
+            "--scorer",
+            "params",
+            "--data",
+            f"npz:{data}",
+            "--batch-size",
+            batch_size,
+            "--class-balanced",
+            "--build",
+            "C=4",
+            "--build",
+            "N=1",
+        )
+
+    done = score("8")
     assert done.returncode == 0, done.stderr
-    uneven = ntk_nas(
-        "score",
-        ALL_CONV,
-        "--scorer",
-        "params",
-        "--data",
-        f"npz:{data}",
-        "--batch-size",
-        "6",
-        "--class-balanced",
-        "--build",
-        "C=4",
-        "--build",
-        "N=1",
-    )
+    uneven = score("6")  # 4 classes cannot share 6 samples equally
     assert uneven.returncode == 2 and "ntk-nas: error:" in uneven.stderr
 
 
