@@ -86,19 +86,39 @@ def contraction_cost(n1: int, n2: int, o: int, trace: bool, size: int) -> float:
 
 
 def build_jacobian(x: jax.Array | None, g: jax.Array) -> jax.Array:
-    """``x: (N, B, S, C)`` or None, ``g: (N, O, B, S, F)`` -> ``J: (N, O, B, C, F)``."""
+    """One sample: ``x: (B, S, C)`` or None, ``g: (O, B, S, F)`` -> ``J: (B * C, O, F)``.
+
+    One GEMM ``x^T g`` over positions per batch index, in its natural output layout, which
+    `contract_jacobians` reads without a copy.
+    """
     if x is None:
-        return jnp.sum(g, axis=3)[:, :, :, None, :]
-    return jnp.einsum("nbsc,nabsf->nabcf", x, g)
+        return jnp.swapaxes(jnp.sum(g, axis=2), 0, 1)  # (B, O, F): C = 1
+    j = jnp.einsum("bsc,absf->bcaf", x, g)
+    b, c, o, f = j.shape
+    return j.reshape(b * c, o, f)
+
+
+def concat_inputs(xs: list[jax.Array | None], g: jax.Array) -> jax.Array | None:
+    """One sample: the inputs of uses sharing ``g: (O, B, S, F)`` side by side along ``C``
+    (None, ``x = 1``, becomes a column of ones); None if that is the only input."""
+    if len(xs) == 1:
+        return xs[0]
+    _, b, s, _ = g.shape
+    ones = jnp.ones((b, s, 1), g.dtype)
+    return jnp.concatenate([ones if x is None else x.astype(g.dtype) for x in xs], axis=2)
+
+
+def jacobian_for_operand(j: jax.Array, b: int) -> jax.Array:
+    """One sample: ``(B * C, O, F)`` from `build_jacobian` -> ``(O, B, C, F)``."""
+    bc, o, f = j.shape
+    return jnp.transpose(j.reshape(b, bc // b, o, f), (2, 0, 1, 3))
 
 
 def contract_jacobians(j1: jax.Array, j2: jax.Array, trace: bool) -> jax.Array:
-    """``(N1, O, ...) , (N2, O, ...) -> (N1, N2[, O, O])``."""
-    a = j1.reshape(j1.shape[0], j1.shape[1], -1)
-    b = j2.reshape(j2.shape[0], j2.shape[1], -1)
+    """``J: (N, X, O, Y)`` (parameters ``X * Y``) on both sides -> ``(N1, N2[, O, O])``."""
     if trace:
-        return jnp.einsum("nap,map->nm", a, b)
-    return jnp.einsum("nap,mbp->nmab", a, b)
+        return jnp.einsum("nxay,mxay->nm", j1, j2)
+    return jnp.einsum("nxay,mxby->nmab", j1, j2)
 
 
 def gram(x1: jax.Array | None, x2: jax.Array | None, g1_shape: tuple, g2_shape: tuple) -> jax.Array:
@@ -106,29 +126,39 @@ def gram(x1: jax.Array | None, x2: jax.Array | None, g1_shape: tuple, g2_shape: 
     if x1 is None or x2 is None:
         n1, _, b, s1, _ = g1_shape
         return jnp.ones((n1, g2_shape[0], b, s1, g2_shape[3]), jnp.float32)
+    if x1.shape[1] == 1 and x1.shape[2] == 1:
+        out = x1.reshape(x1.shape[0], -1) @ x2.reshape(x2.shape[0], -1).T
+        return out[:, :, None, None, None]
     return jnp.einsum("nbsc,mbtc->nmbst", x1, x2)
 
 
 def contract_pairwise(xgram: jax.Array, g1: jax.Array, g2: jax.Array, trace: bool) -> jax.Array:
-    """``sum_{b,s,t} X[n,m,b,s,t] <g1[n,a,b,s], g2[m,d,b,t]>`` -> ``(N1, N2[, O, O])``."""
-    _, o, _, s, f = g1.shape
-    if s == 1 and g2.shape[3] == 1:
-        # One position: the x Gram is a scalar per (pair, b); contract g over f first.
-        x = xgram[:, :, :, 0, 0]
+    """``sum_{b,s,t} X[n,m,b,s,t] <g1[n,a,b,s], g2[m,d,b,t]>`` -> ``(N1, N2[, O, O])``.
+
+    ``g: (N, O, B, S, F)``. With one position the Gram of ``g`` over ``f`` is a GEMM that the
+    ``x`` Gram scales; otherwise the cheaper of (g1 g2 first) and (X g1 first) is used.
+    """
+    n1, o, b, s, f = g1.shape
+    n2, o2, _, t, _ = g2.shape
+    if s == 1 and t == 1:
+        x = xgram[:, :, :, 0, 0]  # (N1, N2, B)
+        if b == 1:
+            if trace:
+                return x[:, :, 0] * (g1.reshape(n1, o * f) @ g2.reshape(n2, o * f).T)
+            inner = (g1.reshape(n1 * o, f) @ g2.reshape(n2 * o2, f).T).reshape(n1, o, n2, o2)
+            return x[:, :, 0, None, None] * jnp.transpose(inner, (0, 2, 1, 3))
+        g1, g2 = g1[:, :, :, 0], g2[:, :, :, 0]
         if trace:
-            return jnp.einsum(
-                "nmb,nmb->nm", x, jnp.einsum("nabf,mabf->nmb", g1[:, :, :, 0], g2[:, :, :, 0])
-            )
-        inner = jnp.einsum("nabf,mdbf->nmadb", g1[:, :, :, 0], g2[:, :, :, 0])
-        return jnp.einsum("nmb,nmadb->nmad", x, inner)
-    o2 = o if trace else o * o
-    g_first = o2 * s * s * f + o2 * s * s
-    x_first = o * s * s * f + o2 * s * f
+            return jnp.einsum("nmb,nmb->nm", x, jnp.einsum("nabf,mabf->nmb", g1, g2))
+        return jnp.einsum("nmb,nmadb->nmad", x, jnp.einsum("nabf,mdbf->nmadb", g1, g2))
+    o_pairs = o if trace else o * o
+    g_first = o_pairs * s * t * f + o_pairs * s * t
+    x_first = o * s * t * f + o_pairs * t * f
     out = "nm" if trace else "nmad"
     second = "mabtf" if trace else "mdbtf"
+    pair = "a" if trace else "ad"
     if g_first <= x_first:
-        inner_eq = f"nabsf,{second}->nm{'a' if trace else 'ad'}bst"
-        inner = jnp.einsum(inner_eq, g1, g2)
-        return jnp.einsum(f"nmbst,nm{'a' if trace else 'ad'}bst->{out}", xgram, inner)
+        inner = jnp.einsum(f"nabsf,{second}->nm{pair}bst", g1, g2)
+        return jnp.einsum(f"nmbst,nm{pair}bst->{out}", xgram, inner)
     half = jnp.einsum("nmbst,nabsf->nmabtf", xgram, g1)
     return jnp.einsum(f"nmabtf,{second}->{out}", half, g2)

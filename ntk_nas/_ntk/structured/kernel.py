@@ -163,10 +163,38 @@ def analyse(fn: Callable[[Leaves, jax.Array], jax.Array], leaves: Leaves, x: Any
 
 
 Features = dict[Hashable, jax.Array]
+PAIRWISE = "pairwise"
+JACOBIAN = "jacobian"
 
 
-def features(analysis: Analysis, fn_leaves: Leaves, xs: jax.Array) -> Features:
-    """Per-sample cotangents, rule inputs and fallback Jacobians for the samples `xs`."""
+def strategies(analysis: Analysis, n1: int, n2: int, same: bool, trace: bool) -> dict:
+    """Cotangent group key -> ``"pairwise"`` or ``"jacobian"``, whichever needs fewer FLOPs."""
+    chosen = {}
+    o = analysis.outputs
+    for key, members in analysis.groups().items():
+        layouts = [analysis.leaves[i].uses[u][1] for i, u in members]
+        lay = layouts[0]
+        pair, _ = forms.pairwise_cost(n1, n2, o, trace, lay.b, lay.s, lay.f, [m.c for m in layouts])
+        distinct = n1 + (0 if same else n2)
+        jac = sum(
+            forms.jacobian_cost(distinct, o, m)
+            + forms.contraction_cost(n1, n2, o, trace, m.b * m.c * m.f)
+            for m in layouts
+        )
+        chosen[key] = PAIRWISE if pair < jac else JACOBIAN
+    return chosen
+
+
+def features(
+    analysis: Analysis, fn_leaves: Leaves, xs: jax.Array, chosen: dict[Hashable, str]
+) -> Features:
+    """What the contraction needs from the samples `xs`, computed per sample (vmapped).
+
+    ``("g", key)``, ``("x", leaf, use)``: cotangents ``(N, O, B, S, F)`` and rule inputs
+    ``(N, B, S, C)`` of pairwise groups; ``("j", key)``: ``J (N, B * C, O, F)`` of a Jacobian
+    group (its members' ``C`` side by side); ``("leaf", leaf)``: ``J (N, 1, O, P)`` of a shared
+    or fallback leaf. Jacobians are built in the per-sample function, so cotangents die early.
+    """
     program = analysis.program
     fallback = [i for i, p in enumerate(analysis.leaves) if p.kind == FALLBACK]
 
@@ -179,85 +207,70 @@ def features(analysis: Analysis, fn_leaves: Leaves, xs: jax.Array) -> Features:
             outs, saved = graph.evaluate(program, [*args, x], probe_map, analysis.saves)
             return outs[0].reshape(-1), saved
 
-        zeros = [
-            jnp.zeros(
-                program.aval(program.eqns[e].outs[0]).shape,
-                program.aval(program.eqns[e].outs[0]).dtype,
-            )
-            for e in analysis.probes
-        ]
+        avals = [program.aval(program.eqns[e].outs[0]) for e in analysis.probes]
+        zeros = [jnp.zeros(aval.shape, aval.dtype) for aval in avals]
         out, pullback, saved = jax.vjp(run, zeros, [fn_leaves[i] for i in fallback], has_aux=True)
         basis = jnp.eye(out.shape[0], dtype=out.dtype)
         g_probes, j_fallback = jax.vmap(pullback)(basis)
         g_of = dict(zip(analysis.probes, g_probes, strict=True))
         found: Features = {}
+        g_forms: dict[Hashable, jax.Array] = {}
+
+        def g_form(use: graph.Use, layout: Layout) -> jax.Array:
+            key = analysis.g_key(use, layout)
+            if key not in g_forms:
+                g_forms[key] = layout.g_fn(g_of[analysis.probe_of[use.eqn]])
+            return g_forms[key]
+
+        def x_form(use: graph.Use, layout: Layout) -> jax.Array | None:
+            if layout.x_fn is None:
+                return None
+            return layout.x_fn(*(saved[(use.eqn, p)] for p in layout.saves))
+
         for i, jac in zip(fallback, j_fallback, strict=True):
-            found[("fallback", i)] = jac.reshape(jac.shape[0], -1)
+            found[("leaf", i)] = jac.reshape(1, jac.shape[0], -1)
+        for key, members in analysis.groups().items():
+            first_use, first_layout = analysis.leaves[members[0][0]].uses[0]
+            g = g_form(first_use, first_layout)
+            xs = [x_form(*analysis.leaves[i].uses[u]) for i, u in members]
+            if chosen[key] == PAIRWISE:
+                found[("g", key)] = g
+                found.update(
+                    {("x", i, u): x for (i, u), x in zip(members, xs, strict=True) if x is not None}
+                )
+            else:
+                # One GEMM for the whole group: the members' inputs side by side (a bias is a
+                # column of ones), so the cotangent is read once.
+                found[("j", key)] = forms.build_jacobian(forms.concat_inputs(xs, g), g)
         for i, plan in enumerate(analysis.leaves):
-            for u, (use, layout) in enumerate(plan.uses):
-                key = analysis.g_key(use, layout)
-                if ("g", key) not in found:
-                    found[("g", key)] = layout.g_fn(g_of[analysis.probe_of[use.eqn]])
-                if layout.x_fn is not None:
-                    operands = [saved[(use.eqn, p)] for p in layout.saves]
-                    found[("x", i, u)] = layout.x_fn(*operands)
+            if plan.kind == SHARED:
+                total = None
+                for use, layout in plan.uses:
+                    j = forms.build_jacobian(x_form(use, layout), g_form(use, layout))
+                    operand = layout.j_to_operand(forms.jacobian_for_operand(j, layout.b))
+                    _, transpose = jax.vjp(graph.chain_fn(program, use), fn_leaves[i])
+                    mapped = jax.vmap(lambda t, tr=transpose: tr(t)[0])(operand * layout.sign)
+                    total = mapped if total is None else total + mapped
+                assert total is not None
+                found[("leaf", i)] = total.reshape(1, total.shape[0], -1)
         return found
 
     return jax.vmap(one)(xs)
 
 
-def _group_strategy(
-    analysis: Analysis, key: Hashable, n1: int, n2: int, same: bool, trace: bool
-) -> tuple[str, float]:
-    """("pairwise" | "jacobian", FLOPs) for one cotangent group."""
-    members = analysis.groups()[key]
-    layouts = [analysis.leaves[i].uses[u][1] for i, u in members]
-    lay, o = layouts[0], analysis.outputs
-    pair, _ = forms.pairwise_cost(n1, n2, o, trace, lay.b, lay.s, lay.f, [m.c for m in layouts])
-    build = sum(forms.jacobian_cost(n1 + (0 if same else n2), o, m) for m in layouts)
-    jac = build + sum(forms.contraction_cost(n1, n2, o, trace, m.b * m.c * m.f) for m in layouts)
-    return ("pairwise", pair) if pair < jac else ("jacobian", jac)
-
-
-def _jacobian_of_leaf(
-    analysis: Analysis, index: int, feats: Features, leaf: jax.Array
-) -> jax.Array:
-    """``(N, O, P_leaf)``: the Jacobian of a shared leaf, summed over its uses."""
-    plan = analysis.leaves[index]
-    total = None
-    for u, (use, layout) in enumerate(plan.uses):
-        g = feats[("g", analysis.g_key(use, layout))]
-        j = forms.build_jacobian(feats.get(("x", index, u)), g)
-        operand = jax.vmap(layout.j_to_operand)(j) * layout.sign  # (N, O, *W'.shape)
-        _, transpose = jax.vjp(graph.chain_fn(analysis.program, use), leaf)
-        mapped = jax.vmap(jax.vmap(lambda t, tr=transpose: tr(t)[0]))(operand)
-        total = mapped if total is None else total + mapped
-    assert total is not None
-    return total.reshape(total.shape[0], total.shape[1], -1)
-
-
 def contract(
     analysis: Analysis,
-    leaves: Leaves,
     f1: Features,
     f2: Features | None,
-    n1: int,
-    n2: int,
+    chosen: dict[Hashable, str],
     trace: bool,
-    analysis2: Analysis | None = None,
 ) -> jax.Array:
-    """The kernel ``(N1, N2[, O, O])`` from the features of both sides (`f2` None: `f1`).
-
-    `analysis2` is the analysis of the second side when its shapes differ (coupled samples).
-    """
-    same = f2 is None
+    """The kernel ``(N1, N2[, O, O])`` from the features of both sides (`f2` None: `f1`)."""
     f2 = f1 if f2 is None else f2
-    analysis2 = analysis if analysis2 is None else analysis2
     terms: list[jax.Array] = []
     for key, members in analysis.groups().items():
-        strategy, _ = _group_strategy(analysis, key, n1, n2, same, trace)
-        g1, g2 = f1[("g", key)], f2[("g", key)]
-        if strategy == "pairwise":
+        if chosen[key] == PAIRWISE:
+            g1, g2 = f1[("g", key)], f2[("g", key)]
             xgram = None
             for i, u in members:
                 x1, x2 = f1.get(("x", i, u)), f2.get(("x", i, u))
@@ -265,20 +278,11 @@ def contract(
                 xgram = part if xgram is None else xgram + part
             assert xgram is not None
             terms.append(forms.contract_pairwise(xgram, g1, g2, trace))
-            continue
-        for i, u in members:
-            j1 = forms.build_jacobian(f1.get(("x", i, u)), g1)
-            j2 = j1 if same else forms.build_jacobian(f2.get(("x", i, u)), g2)
-            terms.append(forms.contract_jacobians(j1, j2, trace))
-    for index, plan in enumerate(analysis.leaves):
-        if plan.kind == SHARED:
-            j1 = _jacobian_of_leaf(analysis, index, f1, leaves[index])
-            j2 = j1 if same else _jacobian_of_leaf(analysis2, index, f2, leaves[index])
-        elif plan.kind == FALLBACK:
-            j1, j2 = f1[("fallback", index)], f2[("fallback", index)]
         else:
-            continue
-        terms.append(forms.contract_jacobians(j1, j2, trace))
+            terms.append(forms.contract_jacobians(f1[("j", key)], f2[("j", key)], trace))
+    for index, plan in enumerate(analysis.leaves):
+        if plan.kind in (SHARED, FALLBACK):
+            terms.append(forms.contract_jacobians(f1[("leaf", index)], f2[("leaf", index)], trace))
     return sum(terms[1:], start=terms[0])
 
 
@@ -310,17 +314,18 @@ def structured_derivatives(
         fn = lambda p, x: h(p, x).reshape(-1)
         xs1, xs2 = x1[None], None if x2 is None else x2[None]
     analysis = analyse(fn, leaves, jax.ShapeDtypeStruct(xs1.shape[1:], xs1.dtype))
-    f1 = features(analysis, leaves, xs1)
+    n1, n2 = xs1.shape[0], xs1.shape[0] if xs2 is None else xs2.shape[0]
+    chosen = strategies(analysis, n1, n2, xs2 is None, trace and independent)
+    f1 = features(analysis, leaves, xs1, chosen)
     if independent:
-        f2 = None if xs2 is None else features(analysis, leaves, xs2)
-        n2 = xs1.shape[0] if xs2 is None else xs2.shape[0]
-        return contract(analysis, leaves, f1, f2, xs1.shape[0], n2, trace)
+        f2 = None if xs2 is None else features(analysis, leaves, xs2, chosen)
+        return contract(analysis, f1, f2, chosen, trace)
     # Coupled samples: each batch is one "sample" with N * O outputs.
-    analysis2, f2 = analysis, None
+    f2 = None
     if xs2 is not None:
         analysis2 = analyse(fn, leaves, jax.ShapeDtypeStruct(xs2.shape[1:], xs2.dtype))
-        f2 = features(analysis2, leaves, xs2)
-    full = contract(analysis, leaves, f1, f2, 1, 1, False, analysis2)[0, 0]
+        f2 = features(analysis2, leaves, xs2, chosen)
+    full = contract(analysis, f1, f2, chosen, False)[0, 0]
     o = full.shape[0] // x1.shape[0]
     m = x1.shape[0] if x2 is None else x2.shape[0]
     kernel = jnp.transpose(full.reshape(x1.shape[0], o, m, o), (0, 2, 1, 3))

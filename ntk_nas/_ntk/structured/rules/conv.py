@@ -59,10 +59,10 @@ def conv_general_dilated(program: Program, eqn: Eqn, position: int) -> Layout | 
         return jnp.transpose(patches, (2, 0, 1, 3)).reshape(groups, s, k * c_group)
 
     def g_fn(g: jax.Array) -> jax.Array:
-        moved = jnp.transpose(
-            g, [0, 1 + out_spec[0], *(1 + d for d in out_spec[2:]), 1 + out_spec[1]]
-        )
-        return jnp.transpose(moved.reshape(g.shape[0], s, groups, f_group), (0, 2, 1, 3))
+        order = [out_spec[0], *out_spec[2:], out_spec[1]]
+        moved = jnp.transpose(g, [0, *(1 + d for d in order)])  # (O, batch, pixels..., F)
+        split = moved.reshape(g.shape[0], s, groups, f_group)
+        return jnp.transpose(split, (0, 2, 1, 3))  # (O, G, S, F / G)
 
     canonical = [*rhs_spec[2:], rhs_spec[1], rhs_spec[0]]
 
