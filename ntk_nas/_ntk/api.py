@@ -19,6 +19,9 @@ from ntk_nas._ntk.errors import NonFiniteKernelError, NTKInputError
 from ntk_nas._ntk.implementations import Implementation
 from ntk_nas._ntk.jacobians import FlatFn, Leaves
 from ntk_nas._ntk.structured import describe, structured_derivatives
+from ntk_nas._ntk.structured import kernel as structured_kernel
+from ntk_nas._ntk.structured.cost import summarise
+from ntk_nas._ntk.structured.kernel import structured_view
 from ntk_nas._ntk.vector_products import ntk_vector_products
 
 Output = Literal["full", "trace", "sum_logits"]
@@ -92,6 +95,8 @@ def _setup(
     x1: jax.Array,
     x2: jax.Array | None,
     output: Output,
+    implementation: Implementation = Implementation.AUTO,
+    independent: bool = True,
 ) -> _Setup:
     _check_inputs(x1, x2)
     out = _output_shape(apply, params, x1, "x1")
@@ -104,6 +109,11 @@ def _setup(
         y = apply(combine(new_leaves), x).reshape(x.shape[0], -1)
         return y.sum(axis=1, keepdims=True) if sum_logits else y
 
+    structured = None
+    if implementation in (Implementation.AUTO, Implementation.STRUCTURED_DERIVATIVES):
+        fn, sample = structured_view(h, x1, independent)
+        analysis = structured_kernel.analyse(fn, leaves, sample)
+        structured = summarise(analysis, [leaf.size for leaf in leaves])
     problem = auto.Problem(
         n1=x1.shape[0],
         n2=x1.shape[0] if x2 is None else x2.shape[0],
@@ -113,6 +123,7 @@ def _setup(
         itemsize=jnp.dtype(out.dtype).itemsize,
         trace=output != "full",
         forward=forward_cost(h, leaves, x1[:1]),  # one sample
+        structured=structured,
     )
     return _Setup(h, leaves, problem)
 
@@ -171,11 +182,21 @@ class NTKFunction:
     def plan(self, params: Params, x1: jax.typing.ArrayLike, x2: Any = None) -> auto.Plan:
         """The implementation, tile size, FLOPs and peak bytes that a call would use."""
         x2_array = None if x2 is None else jnp.asarray(x2)
-        setup = _setup(self.apply, self._params(params), jnp.asarray(x1), x2_array, self.output)
+        setup = _setup(
+            self.apply,
+            self._params(params),
+            jnp.asarray(x1),
+            x2_array,
+            self.output,
+            self.implementation,
+            self.independent_samples,
+        )
         return self._plan(setup)
 
     def _kernel(self, params: Params, x1: jax.Array, x2: jax.Array | None) -> jax.Array:
-        setup = _setup(self.apply, params, x1, x2, self.output)
+        setup = _setup(
+            self.apply, params, x1, x2, self.output, self.implementation, self.independent_samples
+        )
         plan = self._plan(setup)
         kernel = _KERNELS[plan.implementation]
         trace = self.output != "full"

@@ -24,11 +24,13 @@ class ForwardCost:
       flops: floating-point operations (a multiply-add counts 2).
       activation_bytes: bytes of every intermediate value, summed.
       largest_intermediate_bytes: bytes of the largest intermediate value.
+      conv_flops: the part of `flops` in convolutions.
     """
 
     flops: float
     activation_bytes: float
     largest_intermediate_bytes: float
+    conv_flops: float = 0.0
 
 
 def _size(aval: Any) -> int:
@@ -54,26 +56,29 @@ def _equation_flops(eqn: jex.core.JaxprEqn) -> float:
     return float(sum(_size(v.aval) for v in eqn.outvars))
 
 
-def _jaxpr_cost(jaxpr: jex.core.Jaxpr) -> tuple[float, float, float]:
-    flops = activations = largest = 0.0
+def _jaxpr_cost(jaxpr: jex.core.Jaxpr) -> tuple[float, float, float, float]:
+    flops = activations = largest = conv = 0.0
     for eqn in jaxpr.eqns:
         inner = list(jex.core.jaxprs_in_params(eqn.params))
         if inner:
             repeats = float(eqn.params.get("length", 1))
             for sub in inner:
-                f, a, m = _jaxpr_cost(sub)
+                f, a, m, c = _jaxpr_cost(sub)
                 flops, activations = flops + repeats * f, activations + repeats * a
-                largest = max(largest, m)
+                largest, conv = max(largest, m), conv + repeats * c
             continue
-        flops += _equation_flops(eqn)
+        eqn_flops = _equation_flops(eqn)
+        flops += eqn_flops
+        if eqn.primitive.name == "conv_general_dilated":
+            conv += eqn_flops
         for var in eqn.outvars:
             activations += _nbytes(var.aval)
             largest = max(largest, float(_nbytes(var.aval)))
-    return flops, activations, largest
+    return flops, activations, largest, conv
 
 
 def forward_cost(fn: Callable[..., Any], *args: Any) -> ForwardCost:
     """Counts the cost of ``fn(*args)`` from its jaxpr (`args` may be abstract)."""
     closed = jax.make_jaxpr(fn)(*args)
-    flops, activations, largest = _jaxpr_cost(closed.jaxpr)
-    return ForwardCost(flops, activations, largest)
+    flops, activations, largest, conv = _jaxpr_cost(closed.jaxpr)
+    return ForwardCost(flops, activations, largest, conv)

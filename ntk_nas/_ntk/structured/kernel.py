@@ -286,6 +286,16 @@ def contract(
     return sum(terms[1:], start=terms[0])
 
 
+def structured_view(
+    h: FlatFn, x: jax.Array, independent: bool
+) -> tuple[Callable[[Leaves, jax.Array], jax.Array], jax.ShapeDtypeStruct]:
+    """The function structured derivatives analyses, and its (abstract) sample: `h` on one
+    sample, or on the whole batch `x` when samples are coupled."""
+    if independent:
+        return per_sample(h), jax.ShapeDtypeStruct(x.shape[1:], x.dtype)
+    return (lambda p, z: h(p, z).reshape(-1)), jax.ShapeDtypeStruct(x.shape, x.dtype)
+
+
 def structured_derivatives(
     h: FlatFn,
     leaves: Leaves,
@@ -334,8 +344,5 @@ def structured_derivatives(
 
 def describe(h: FlatFn, leaves: Leaves, x: jax.Array, *, independent: bool) -> list[str]:
     """The rule each leaf takes (see `LeafPlan.rule`), in leaf order."""
-    if independent:
-        fn, sample = per_sample(h), jax.ShapeDtypeStruct(x.shape[1:], x.dtype)
-    else:
-        fn, sample = (lambda p, z: h(p, z).reshape(-1)), jax.ShapeDtypeStruct(x.shape, x.dtype)
+    fn, sample = structured_view(h, x, independent)
     return [plan.rule for plan in analyse(fn, leaves, sample).leaves]
