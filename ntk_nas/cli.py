@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from ntk_nas.data import DEFAULT_SPEC, DataError
 EXIT_USAGE = 2
 STORAGE_ENV = "NTK_NAS_STORAGE"
 EXIT_INTERRUPTED = 130
+INTERRUPTED = "ntk-nas: interrupted; finished trials are saved, run the same command to continue"
 _USER_ERRORS = (
     study.StudyError,
     training.TrainError,
@@ -131,11 +135,65 @@ def _value_columns(scorer_names: Sequence[str]) -> list[str]:
     return ["arch", *scorer_names, "params"]
 
 
+@contextlib.contextmanager
+def _stop_requests() -> Iterator[threading.Event]:
+    """While open, a first Ctrl-C sets the yielded event and a second raises KeyboardInterrupt.
+
+    The event lets a search finish its running trial and stop cleanly. Raising on the first Ctrl-C
+    is not reliable: it can land in a callback (e.g. JAX's garbage-collection hook) where Python
+    prints and drops it, and the search then runs on.
+    """
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        print(
+            "\nntk-nas: stopping after the running trial (Ctrl-C again to stop now)",
+            file=sys.stderr,
+        )
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_search(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     storage = args.storage or f"sqlite:///{(args.out / 'study.db').resolve()}"
     chosen = _scorers(args)
-    found = study.search(
+    with _stop_requests() as stop_requested:
+        found = _search(args, storage, chosen, stop_requested)
+    rows = study.result_rows(found)
+    names = [s.name for s in chosen]
+    results.write_csv(rows, args.out / "results.csv")
+    results.write_json(
+        {"study": args.study, "space": args.space, "scorers": names, "trials": rows},
+        args.out / "results.json",
+    )
+    _plots(rows, chosen, args.out)
+    print(results.format_table(rows, _value_columns(names), args.top))
+    print(f"\n{len(rows)} trials; results in {args.out}/")
+    if stop_requested.is_set():
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _search(
+    args: argparse.Namespace, storage: str, chosen: list[Any], stop_requested: threading.Event
+) -> optuna.Study:
+    def stop_on_request(found: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if stop_requested.is_set():
+            found.stop()
+
+    return study.search(
         args.space,
         chosen,
         args.data,
@@ -150,18 +208,8 @@ def run_search(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         class_balanced=args.class_balanced,
         build_options=parse_build_options(args.build),
+        callbacks=[stop_on_request],
     )
-    rows = study.result_rows(found)
-    names = [s.name for s in chosen]
-    results.write_csv(rows, args.out / "results.csv")
-    results.write_json(
-        {"study": args.study, "space": args.space, "scorers": names, "trials": rows},
-        args.out / "results.json",
-    )
-    _plots(rows, chosen, args.out)
-    print(results.format_table(rows, _value_columns(names), args.top))
-    print(f"\n{len(rows)} trials; results in {args.out}/")
-    return 0
 
 
 def _plots(rows: list[dict[str, Any]], chosen: Sequence[Any], out: Path) -> None:
@@ -283,10 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = {"search": run_search, "rank": run_rank, "score": run_score, "train": run_train}
         return commands[args.command](args)
     except KeyboardInterrupt:
-        print(
-            "\nntk-nas: interrupted; finished trials are saved, run the same command to continue",
-            file=sys.stderr,
-        )
+        print(f"\n{INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except _USER_ERRORS as error:
         message = study.mask_password(" ".join(str(error).split()))

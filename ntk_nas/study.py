@@ -320,6 +320,7 @@ def search(
     sampler: optuna.samplers.BaseSampler | None = None,
     heartbeat_interval: int | None = None,
     show_progress: bool = True,
+    callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
 ) -> optuna.Study:
     """Runs, or resumes, a training-free architecture search up to `n_trials` scored trials.
 
@@ -341,6 +342,8 @@ def search(
         `search` on one study; together they stop at `n_trials` (each finishes the trial it is
         running, so the total can exceed `n_trials` by up to the number of workers less one).
       show_progress: show a progress bar with the best score so far.
+      callbacks: more ``study.optimize`` callbacks, called after each trial of this worker
+        (e.g. one that calls ``study.stop()`` on a user's request).
 
     Returns:
       The study; trials carry ``arch``, ``canonical_arch`` and ``figures`` user attributes.
@@ -381,7 +384,7 @@ def search(
             objective,
             n_trials=remaining,
             timeout=timeout,
-            callbacks=[_progress_callback(bar), _stop_at_total(n_trials)],
+            callbacks=[_progress_callback(bar), _stop_at_total(n_trials), *callbacks],
         )
     return study
 

@@ -159,6 +159,7 @@ def test_ctrl_c_keeps_finished_trials_and_the_rerun_completes_the_total(tmp_path
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
+    assert "stopping after the running trial" in stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     saved = sum(
         t.state == optuna.trial.TrialState.COMPLETE
