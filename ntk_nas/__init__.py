@@ -14,6 +14,7 @@ from ntk_nas._ntk.auto import Plan as Plan
 from ntk_nas._ntk.errors import NonFiniteKernelError as NonFiniteKernelError
 from ntk_nas._ntk.errors import NTKInputError as NTKInputError
 from ntk_nas._ntk.implementations import Implementation as Implementation
+from ntk_nas.compilations import count_compilations as count_compilations
 
 _PLUGIN = {"Objective": "study", "rank": "study", "search": "study", "train": "train"}
 
@@ -25,6 +26,7 @@ __all__ = [
     "Objective",
     "Output",
     "Plan",
+    "count_compilations",
     "empirical_ntk",
     "empirical_ntk_fn",
     "rank",

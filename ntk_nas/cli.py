@@ -56,6 +56,12 @@ def _common(parser: argparse.ArgumentParser, *, with_scorers: bool = True) -> No
             action="append",
             help="scorer, as NAME or NAME:key=value,... (repeat for several; default ntk_cond)",
         )
+        parser.add_argument(
+            "--standalone",
+            action="store_true",
+            help="build and compile each network, instead of scoring every architecture in the "
+            "space's masked supernet (one compilation; same scores) where it has one",
+        )
     parser.add_argument("--data", default=DEFAULT_SPEC, help="cifar10 | gaussian | npz:PATH | ...")
     parser.add_argument("--batch-size", type=int, default=32, help="samples in the scoring batch")
     parser.add_argument(
@@ -208,6 +214,7 @@ def _search(
         batch_size=args.batch_size,
         class_balanced=args.class_balanced,
         build_options=parse_build_options(args.build),
+        supernet=not args.standalone,
         callbacks=[stop_on_request],
     )
 
@@ -250,6 +257,7 @@ def run_rank(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         class_balanced=args.class_balanced,
         build_options=parse_build_options(args.build),
+        supernet=not args.standalone,
     )
     if args.out is not None:
         results.write_csv(rows, args.out)
@@ -268,6 +276,7 @@ def run_score(args: argparse.Namespace) -> int:
         class_balanced=args.class_balanced,
         build_options=parse_build_options(args.build),
         show_progress=False,
+        supernet=not args.standalone,
     )
     for key, value in rows[0].items():
         print(f"{key}: {results.format_cell(value)}")

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import flax.linen as nn
 import jax
 import numpy as np
 import optuna
@@ -25,7 +26,7 @@ import scorers as scorer_registry
 import search_spaces
 from ntk_nas.data import Dataset, load_dataset, sample_batch
 from scorers import Scorer
-from search_spaces import SearchSpace
+from search_spaces import MaskedForm, SearchSpace
 
 Batch = tuple[np.ndarray, np.ndarray]
 Figures = dict[str, float]
@@ -95,6 +96,14 @@ def resolve_batch(
     return batch, dataset.num_classes
 
 
+def masked_form(
+    space: SearchSpace, build_options: Mapping[str, Any], *, supernet: bool = True
+) -> MaskedForm[Any] | None:
+    """The space's masked supernet for `build_options` where `supernet` asks for it and the
+    space has one; else None."""
+    return space.masked(**build_options) if supernet else None
+
+
 def evaluate(
     space: SearchSpace,
     arch: Any,
@@ -103,18 +112,24 @@ def evaluate(
     *,
     seed: int,
     build_options: Mapping[str, Any],
+    masked: MaskedForm[Any] | None = None,
 ) -> Figures:
-    """Builds `arch` and scores it with every scorer.
+    """Scores `arch` with every scorer: in the `masked` supernet for the scorers that score it
+    exactly as the selected network (``mask_invariant``), in the built network for the others.
 
     Returns:
       ``{"params": count, name: value, "name.extra": value, "name.seconds": s}`` for each scorer.
     """
-    module = space.build(arch, **build_options)
+    network: nn.Module | None = None
     figures: Figures = {"params": float(space.num_params(arch, **build_options))}
     key = jax.random.key(seed)
     for scorer in scorers:
         start = time.perf_counter()
-        score = scorer(module, None, batch, key=key)
+        if masked is not None and getattr(scorer, "mask_invariant", False):
+            score = scorer(masked.module, masked.select(arch), batch, key=key)
+        else:
+            network = space.build(arch, **build_options) if network is None else network
+            score = scorer(network, None, batch, key=key)
         figures[scorer.name] = float(score.value)
         figures.update({f"{scorer.name}.{k}": float(v) for k, v in score.extras.items()})
         figures[f"{scorer.name}.seconds"] = time.perf_counter() - start
@@ -144,6 +159,8 @@ class Objective:
       batch: the scoring batch ``(x: (N, ...), y: (N,))``.
       build_options: passed to ``space.build`` (``num_classes``, sizes).
       seed: the initialisation key of every architecture.
+      supernet: score in the space's masked supernet (one compilation for every architecture)
+        where the space has one, with the scorers that allow it (see `evaluate`).
     """
 
     space: SearchSpace
@@ -151,7 +168,12 @@ class Objective:
     batch: Batch
     build_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 0
+    supernet: bool = True
     _seen: dict[str, Figures] = dataclasses.field(default_factory=dict, init=False, repr=False)
+    _masked: MaskedForm[Any] | None = dataclasses.field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._masked = masked_form(self.space, self.build_options, supernet=self.supernet)
 
     @property
     def directions(self) -> list[str]:
@@ -178,6 +200,7 @@ class Objective:
                 self.batch,
                 seed=self.seed,
                 build_options=self.build_options,
+                masked=self._masked,
             )
             self._seen[canonical] = figures
         trial.set_user_attr(FIGURES, figures)
@@ -320,6 +343,7 @@ def search(
     sampler: optuna.samplers.BaseSampler | None = None,
     heartbeat_interval: int | None = None,
     show_progress: bool = True,
+    supernet: bool = True,
     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
 ) -> optuna.Study:
     """Runs, or resumes, a training-free architecture search up to `n_trials` scored trials.
@@ -342,6 +366,9 @@ def search(
         `search` on one study; together they stop at `n_trials` (each finishes the trial it is
         running, so the total can exceed `n_trials` by up to the number of workers less one).
       show_progress: show a progress bar with the best score so far.
+      supernet: score in the space's masked supernet where it has one, with the scorers that
+        allow it (one compilation for every architecture; same scores); False builds each
+        network.
       callbacks: more ``study.optimize`` callbacks, called after each trial of this worker
         (e.g. one that calls ``study.stop()`` on a user's request).
 
@@ -354,7 +381,12 @@ def search(
     space = resolve_space(space, batch)
     scorer_list = resolve_scorers(scorers)
     objective = Objective(
-        space, scorer_list, batch, {"num_classes": num_classes, **(build_options or {})}, seed
+        space,
+        scorer_list,
+        batch,
+        {"num_classes": num_classes, **(build_options or {})},
+        seed,
+        supernet,
     )
     study = create_study(
         objective.directions,
@@ -427,23 +459,26 @@ def rank(
     class_balanced: bool = False,
     build_options: Mapping[str, Any] | None = None,
     show_progress: bool = True,
+    supernet: bool = True,
 ) -> list[dict[str, Any]]:
     """Scores each architecture (arch objects or strings) and returns rows, best first.
 
     Rows are sorted by the first scorer in its direction; non-finite scores go last. Archs with
-    the same canonical form are scored once.
+    the same canonical form are scored once. With `supernet`, archs are scored in the space's
+    masked supernet where it has one, by the scorers that allow it (see `evaluate`).
     """
     batch, num_classes = resolve_batch(data, batch_size, seed, class_balanced=class_balanced)
     space = resolve_space(space, batch)
     scorer_list = resolve_scorers(scorers)
     options = {"num_classes": num_classes, **(build_options or {})}
+    masked = masked_form(space, options, supernet=supernet)
     rows, seen = [], {}
     for arch in tqdm(list(archs), desc="architectures", disable=not show_progress):
         arch = space.from_str(arch) if isinstance(arch, str) else arch
         canonical = space.to_str(space.canonical(arch))
         if canonical not in seen:
             seen[canonical] = evaluate(
-                space, arch, scorer_list, batch, seed=seed, build_options=options
+                space, arch, scorer_list, batch, seed=seed, build_options=options, masked=masked
             )
         rows.append({ARCH: space.to_str(arch), CANONICAL: canonical, **seen[canonical]})
     first = scorer_list[0]

@@ -3,12 +3,14 @@ per-module caches of compiled functions."""
 
 from __future__ import annotations
 
+import collections
 import functools
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar, cast
 
 import flax.linen as nn
 import jax
+import numpy as np
 from flax import traverse_util
 
 from scorers.base import ScorerError, Variables
@@ -52,18 +54,54 @@ def forward(module: nn.Module, variables: Variables, x: jax.Array, *, train: boo
     return cast(jax.Array, y)
 
 
+def needs_init(variables: Variables | None) -> bool:
+    """Whether `variables` leaves the parameters to be initialised: None, or only collections
+    other than ``"params"`` (e.g. the op mask of a masked supernet)."""
+    return variables is None or "params" not in variables
+
+
 def init_variables(
     module: nn.Module, variables: Variables | None, x: jax.Array, key: jax.Array
 ) -> Variables:
-    """`variables` if given, else ``module.init(key, x[:1])``.
+    """`variables` if they hold parameters; else ``module.init(key, x[:1])`` with the collections
+    of `variables` (if any) in place of the initial ones.
 
     Initialisation runs eagerly, not under `jax.jit`: compiling a network's random initialisers
     takes tens of seconds per architecture on CPU, while eager primitives are compiled once per
-    shape and reused across architectures (about 0.1 s per NB201 network once warm).
+    shape and reused across architectures (about 0.1 s per NB201 network once warm). The last
+    few initialisations are cached per module, key and input, so a masked supernet scored for
+    many architectures is initialised once per key.
     """
-    if variables is not None:
-        return variables
-    return module.init(key, x[:1])
+    if not needs_init(variables):
+        return cast(Variables, variables)
+    try:
+        initial = _cached_init(module, key, x[:1])
+    except TypeError:  # an unhashable module
+        initial = module.init(key, x[:1])
+    return {**initial, **(variables or {})}
+
+
+_INITS: collections.OrderedDict[tuple[Any, ...], Variables] = collections.OrderedDict()
+
+
+def _cached_init(module: nn.Module, key: jax.Array, x: jax.Array) -> Variables:
+    """``module.init(key, x)``, from a small LRU cache keyed by the module and the key's and
+    inputs' values; raises TypeError for an unhashable module."""
+    first = np.asarray(x)
+    cache_key = (
+        module,
+        np.asarray(jax.random.key_data(key)).tobytes(),
+        first.shape,
+        first.dtype.str,
+        first.tobytes(),
+    )
+    if cache_key in _INITS:
+        _INITS.move_to_end(cache_key)
+        return _INITS[cache_key]
+    initial = _INITS[cache_key] = module.init(key, x)
+    if len(_INITS) > _CACHE_SIZE:
+        _INITS.popitem(last=False)
+    return initial
 
 
 def split_params(variables: Variables, names: Collection[str] | None) -> dict[str, Any]:

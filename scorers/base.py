@@ -45,7 +45,8 @@ class Scorer(Protocol):
 
     ``module`` is called as ``module.apply(variables, x, train=...)``; ``variables`` None means
     initialise from ``key`` (scorers that average several initialisations derive their keys from
-    it). ``batch`` is ``(x: (N, ...), y: (N,))``.
+    it), and so do variables without a ``"params"`` collection, whose collections (e.g. the op
+    mask of a masked supernet) replace the initial ones. ``batch`` is ``(x: (N, ...), y: (N,))``.
     """
 
     @property
@@ -121,6 +122,10 @@ class BaseScorer(abc.ABC):
     """
 
     direction: ClassVar[Direction]
+    #: Whether the score depends on the parameters only through the outputs and their gradients,
+    #: so that parameters which change neither (the ops a masked supernet switches off) leave it
+    #: unchanged: such a scorer scores a masked supernet exactly as the network it selects.
+    mask_invariant: ClassVar[bool] = False
     name: str = ""
     batch_size: int | None = None
 

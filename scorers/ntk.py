@@ -20,7 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 
 import ntk_nas
-from scorers._model import forward, init_variables, merge_params, per_module_cache, split_params
+from scorers._model import (
+    forward,
+    init_variables,
+    merge_params,
+    needs_init,
+    per_module_cache,
+    split_params,
+)
 from scorers.base import BatchNormScorer, Direction, ScorerError, Variables, check_choice
 
 Output = Literal["sum_logits", "trace"]
@@ -111,34 +118,31 @@ def ntk_kernels(
 
     Args:
       module: a Flax linen module called as ``module.apply(variables, x, train=...)``.
-      variables: its variables (then ``repeats`` is 1), or None to initialise `repeats` times from
-        ``jax.random.split(key, repeats)``.
+      variables: its variables (then ``repeats`` is 1); or None, or collections without
+        ``"params"`` (e.g. a masked supernet's op mask), to initialise the parameters `repeats`
+        times from ``jax.random.split(key, repeats)``.
       x: inputs ``(N, ...)``.
       key: PRNG key for the initialisations.
       output: ``"sum_logits"``: the NTK of ``sum_o f_o``; ``"trace"``: summed over outputs.
       train: BatchNorm on batch statistics (the exact NTK of the batch-coupled network) or, False,
         on running statistics.
       leaves: differentiate only the parameters with these leaf names (None: all).
-      repeats: initialisations when `variables` is None.
+      repeats: initialisations when `variables` holds no parameters.
       implementation: the engine's implementation (``"auto"``, ``"jacobian_contraction"``,
         ``"ntk_vector_products"``).
 
     Returns:
       ``(R, N, N)`` kernels in the engine's dtype (float32 unless x64 is enabled), R = 1 when
-      `variables` is given, else `repeats`.
+      `variables` holds parameters, else `repeats`.
 
     Raises:
       ScorerError: if the engine rejects the model or the batch.
     """
     compiled = _compile(module, output, train, leaves, implementation)
     try:
-        inits = (
-            [variables]
-            if variables is not None
-            else [init_variables(module, None, x, k) for k in jax.random.split(key, repeats)]
-        )
+        count = repeats if needs_init(variables) else 1
+        inits = [init_variables(module, variables, x, k) for k in jax.random.split(key, count)]
         stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
-        count = len(inits)
         parallel = count > 1 and _fits_in_parallel(
             compiled, split_params(inits[0], leaves), x, count
         )
@@ -191,6 +195,7 @@ class _NTKScorer(BatchNormScorer):
       implementation: the engine's implementation.
     """
 
+    mask_invariant: ClassVar[bool] = True
     output: Output = "sum_logits"
     repeats: int = 3
     aggregate: Aggregate = "median"

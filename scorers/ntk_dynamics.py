@@ -56,6 +56,7 @@ class NTKDynamics(BatchNormScorer):
     """
 
     direction: ClassVar[Direction] = "minimize"
+    mask_invariant: ClassVar[bool] = True
     name: str = "ntk_dynamics"
     time: float = 100.0
     kernel: Kernel = "trace"

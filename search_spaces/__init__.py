@@ -6,6 +6,7 @@
 """
 
 from .base import CategoricalTrial as CategoricalTrial
+from .base import MaskedForm as MaskedForm
 from .base import RandomTrial as RandomTrial
 from .base import SearchSpace as SearchSpace
 from .base import SearchSpaceError as SearchSpaceError
@@ -31,6 +32,7 @@ __all__ = [
     "MLPSpace",
     "MacroArch",
     "MacroSpace",
+    "MaskedForm",
     "NB201Arch",
     "NB201Space",
     "RandomTrial",

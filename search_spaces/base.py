@@ -9,8 +9,9 @@ takes any object with Optuna's ``suggest_categorical`` method.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import flax.linen as nn
@@ -84,6 +85,25 @@ def count_params(module: nn.Module, input_shape: Sequence[int]) -> int:
     return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(variables.get("params", {})))
 
 
+@dataclasses.dataclass(frozen=True)
+class MaskedForm(Generic[ArchT]):
+    """One module for every arch of a space, the arch chosen at run time (a "masked supernet").
+
+    ``module.apply({**variables, **select(arch)}, x, train=...)`` computes the outputs of
+    ``build(arch)`` with the parameters that ``build(arch)`` has, at the same paths (so one key
+    initialises both alike); the parameters that ``arch`` does not use get zero gradient. One
+    compiled function of ``module`` then serves every arch.
+
+    Attributes:
+        module: the supernet; its ``init`` creates every op's parameters.
+        select: ``arch -> {collection: {name: array}}``, the variable collections (e.g. one-hot op
+            masks) that choose ``arch``.
+    """
+
+    module: nn.Module
+    select: Callable[[ArchT], Mapping[str, Any]]
+
+
 class SearchSpace(abc.ABC, Generic[ArchT]):
     """A finite set of architectures of type ``ArchT`` and how to build them.
 
@@ -137,6 +157,12 @@ class SearchSpace(abc.ABC, Generic[ArchT]):
         The default is the identity; spaces with known equivalences override it.
         """
         return arch
+
+    def masked(self, *args: Any, **options: Any) -> MaskedForm[ArchT] | None:
+        """The space's masked supernet for ``build``'s ``options``, or None (the default) where
+        the space has none."""
+        del args, options
+        return None
 
     def num_params(self, arch: ArchT, **options: Any) -> int:
         """Counts the trainable parameters of ``build(arch, **options)`` via ``jax.eval_shape``."""

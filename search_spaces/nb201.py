@@ -24,14 +24,15 @@ the same keys.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from .base import CategoricalTrial, SearchSpace, SearchSpaceError, check_choice
+from .base import CategoricalTrial, MaskedForm, SearchSpace, SearchSpaceError, check_choice
 from .layers import ReLUConvBN, avg_pool_3x3, batch_norm, conv, global_avg_pool
 
 #: The five candidate ops, in the benchmark's order.
@@ -40,6 +41,8 @@ OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 #: Number of nodes of a cell, input node included.
 NUM_NODES = 4
+#: The variable collection of `NB201MaskedNetwork` that holds the op mask.
+MASK_COLLECTION = "arch"
 #: Ops that map an all-zero input to an all-zero output for every parameter value.
 ZERO_PRESERVING = frozenset({"none", "skip_connect", "avg_pool_3x3"})
 
@@ -148,6 +151,33 @@ def from_str(s: str) -> NB201Arch:
     return NB201Arch(tuple(ops))
 
 
+def _op(op: str, features: int, x: jax.Array, train: bool) -> jax.Array:
+    """Applies ``op`` to ``(B, H, W, features)``; called inside a compact method, whose submodule
+    named ``op`` holds the op's parameters, if any."""
+    if op == "none":
+        return jnp.zeros_like(x)
+    if op == "skip_connect":
+        return x
+    if op == "avg_pool_3x3":
+        return avg_pool_3x3(x)
+    kernel_size = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}[op]
+    return ReLUConvBN(features, kernel_size, name=op)(x, train)
+
+
+def _cell_output(x: jax.Array, edge: Callable[[int, jax.Array], jax.Array]) -> jax.Array:
+    """Node 3 of a cell whose node 0 is ``x``; ``edge(e, node_i)`` is the term of edge ``e``."""
+    nodes = [x]
+    for j in range(1, NUM_NODES):
+        terms = [edge(e, nodes[EDGES[e][1]]) for e in _edges_into(j)]
+        nodes.append(sum(terms[1:], terms[0]))
+    return nodes[-1]
+
+
+def _edge_name(e: int) -> str:
+    j, i = EDGES[e]
+    return f"edge_{j}_{i}"
+
+
 class NB201Edge(nn.Module):
     """The op of one edge; its parameters, if any, live under a submodule named after the op.
 
@@ -162,14 +192,31 @@ class NB201Edge(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         """Maps ``(B, H, W, features)`` to the same shape."""
-        if self.op == "none":
-            return jnp.zeros_like(x)
-        if self.op == "skip_connect":
-            return x
-        if self.op == "avg_pool_3x3":
-            return avg_pool_3x3(x)
-        kernel_size = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}[self.op]
-        return ReLUConvBN(self.features, kernel_size, name=self.op)(x, train)
+        return _op(self.op, self.features, x, train)
+
+
+class NB201MixedEdge(nn.Module):
+    """Every op of one edge, each under a submodule named after the op (as in `NB201Edge`).
+
+    Attributes:
+        features: channels of input and output.
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, weights: jax.Array, train: bool = False) -> jax.Array:
+        """``sum_k weights[k] * op_k(x)`` for ``x: (B, H, W, features)``, ``weights: (len(OPS),)``.
+
+        A one-hot ``weights`` computes the selected op: the others add exact zeros, and their
+        parameters get zero gradient.
+        """
+        terms = [
+            weights[k] * _op(op, self.features, x, train)
+            for k, op in enumerate(OPS)
+            if op != "none"
+        ]
+        return sum(terms[1:], terms[0])
 
 
 class NB201Cell(nn.Module):
@@ -186,16 +233,30 @@ class NB201Cell(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         """Maps ``(B, H, W, features)`` to the same shape."""
-        nodes = [x]
-        for j in range(1, NUM_NODES):
-            terms = [
-                NB201Edge(self.arch.ops[e], self.features, name=f"edge_{j}_{EDGES[e][1]}")(
-                    nodes[EDGES[e][1]], train
-                )
-                for e in _edges_into(j)
-            ]
-            nodes.append(sum(terms[1:], terms[0]))
-        return nodes[-1]
+        return _cell_output(
+            x,
+            lambda e, node: NB201Edge(self.arch.ops[e], self.features, name=_edge_name(e))(
+                node, train
+            ),
+        )
+
+
+class NB201MaskedCell(nn.Module):
+    """A cell holding every op on every edge (`NB201MixedEdge`), the ops chosen by a mask.
+
+    Attributes:
+        features: channels of input and output.
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, mask: jax.Array, train: bool = False) -> jax.Array:
+        """Maps ``(B, H, W, features)`` to the same shape; ``mask: (len(EDGES), len(OPS))``."""
+        return _cell_output(
+            x,
+            lambda e, node: NB201MixedEdge(self.features, name=_edge_name(e))(node, mask[e], train),
+        )
 
 
 class ResNetBasicBlock(nn.Module):
@@ -219,6 +280,37 @@ class ResNetBasicBlock(nn.Module):
         return y + shortcut
 
 
+def _network(
+    x: jax.Array,
+    train: bool,
+    sizes: tuple[int, int, int],
+    cell: Callable[[int, str], Callable[[jax.Array], jax.Array]],
+) -> jax.Array:
+    """The skeleton around the cells; called inside a compact method.
+
+    Args:
+        x: images ``(B, H, W, 3)``, ``H, W`` divisible by 4.
+        train: BatchNorm on batch statistics.
+        sizes: ``(C, N, num_classes)``.
+        cell: ``cell(features, name)`` is the cell submodule's forward pass.
+
+    Returns:
+        Logits ``(B, num_classes)``.
+    """
+    C, N, num_classes = sizes
+    x = conv(C, 3, name="stem_conv")(x)
+    x = batch_norm(train, name="stem_bn")(x)
+    index = itertools.count()
+    for stage in range(3):
+        features = C * 2**stage
+        if stage:
+            x = ResNetBasicBlock(features, name=f"cells_{next(index)}")(x, train)
+        for _ in range(N):
+            x = cell(features, f"cells_{next(index)}")(x)
+    x = nn.relu(batch_norm(train, name="lastact_bn")(x))
+    return nn.Dense(num_classes, name="classifier")(global_avg_pool(x))
+
+
 class NB201Network(nn.Module):
     """The NAS-Bench-201 network of one cell.
 
@@ -237,17 +329,53 @@ class NB201Network(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         """Maps images ``(B, H, W, 3)`` (``H, W`` divisible by 4) to logits ``(B, num_classes)``."""
-        x = conv(self.C, 3, name="stem_conv")(x)
-        x = batch_norm(train, name="stem_bn")(x)
-        index = itertools.count()
-        for stage in range(3):
-            features = self.C * 2**stage
-            if stage:
-                x = ResNetBasicBlock(features, name=f"cells_{next(index)}")(x, train)
-            for _ in range(self.N):
-                x = NB201Cell(self.arch, features, name=f"cells_{next(index)}")(x, train)
-        x = nn.relu(batch_norm(train, name="lastact_bn")(x))
-        return nn.Dense(self.num_classes, name="classifier")(global_avg_pool(x))
+
+        def cell(features: int, name: str) -> Callable[[jax.Array], jax.Array]:
+            module = NB201Cell(self.arch, features, name=name)
+            return lambda y: module(y, train)
+
+        return _network(x, train, (self.C, self.N, self.num_classes), cell)
+
+
+class NB201MaskedNetwork(nn.Module):
+    """Every NAS-Bench-201 network in one module: every op on every edge, the cell chosen at run
+    time by a one-hot mask ``(len(EDGES), len(OPS))`` in the variable collection ``"arch"``
+    (:func:`arch_mask`).
+
+    Parameter paths, and so the initial values from one key, are those of `NB201Network`, plus
+    the ops that a given cell does not use: with the cell's mask, the outputs equal that network's
+    and the unused ops' parameters get zero gradient, so its empirical NTK is that network's too.
+    Initialising creates an all-ones mask (the sum of every op on every edge).
+
+    Attributes:
+        C: channels of the first stage (then ``2C`` and ``4C``).
+        N: cells per stage.
+        num_classes: classifier outputs.
+    """
+
+    C: int = 16
+    N: int = 5
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        """Maps images ``(B, H, W, 3)`` (``H, W`` divisible by 4) to logits ``(B, num_classes)``."""
+        shape = (len(EDGES), len(OPS))
+        mask = self.variable(MASK_COLLECTION, "ops", jnp.ones, shape, jnp.float32).value
+
+        def cell(features: int, name: str) -> Callable[[jax.Array], jax.Array]:
+            module = NB201MaskedCell(features, name=name)
+            return lambda y: module(y, mask, train)
+
+        return _network(x, train, (self.C, self.N, self.num_classes), cell)
+
+
+def arch_mask(arch: NB201Arch) -> dict[str, dict[str, np.ndarray]]:
+    """The ``"arch"`` variable collection that selects ``arch`` in `NB201MaskedNetwork`: one-hot
+    rows ``(len(EDGES), len(OPS))`` float32."""
+    mask = np.zeros((len(EDGES), len(OPS)), np.float32)
+    mask[np.arange(len(EDGES)), [OPS.index(op) for op in arch.ops]] = 1.0
+    return {MASK_COLLECTION: {"ops": mask}}
 
 
 class NB201Space(SearchSpace[NB201Arch]):
@@ -275,6 +403,10 @@ class NB201Space(SearchSpace[NB201Arch]):
     ) -> NB201Network:
         """The benchmark's network (``C=16, N=5``) or a resized one."""
         return NB201Network(arch, C=C, N=N, num_classes=num_classes)
+
+    def masked(self, *, num_classes: int = 10, C: int = 16, N: int = 5) -> MaskedForm[NB201Arch]:
+        """`NB201MaskedNetwork` of the same sizes as ``build``, with :func:`arch_mask`."""
+        return MaskedForm(NB201MaskedNetwork(C=C, N=N, num_classes=num_classes), arch_mask)
 
     def to_str(self, arch: NB201Arch) -> str:
         """See :func:`to_str`."""

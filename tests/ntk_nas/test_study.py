@@ -138,3 +138,68 @@ def test_directions_of_a_loaded_study_must_match(tmp_path):
     )
     with pytest.raises(plugin.StudyError, match="directions"):
         plugin.create_study(["minimize"], storage=storage, study_name="s", seed=0)
+
+
+MASKED_ARCHS = [
+    "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+    "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|",
+    "|avg_pool_3x3~0|+|nor_conv_3x3~0|none~1|+|nor_conv_3x3~0|skip_connect~1|avg_pool_3x3~2|",
+]
+
+
+def test_rank_in_the_masked_supernet_matches_each_network_with_one_compilation():
+    def ranked(archs, supernet):
+        rows = plugin.rank(
+            "nb201",
+            archs,
+            ["ntk_cond:bn=train,repeats=2"],
+            _batch(6),
+            build_options=BUILD,
+            show_progress=False,
+            supernet=supernet,
+        )
+        return {row["arch"]: row for row in rows}
+
+    standalone = ranked(MASKED_ARCHS, supernet=False)
+    masked = ranked(MASKED_ARCHS[:1], supernet=True)  # compiles the supernet's kernels
+    with ntk_nas.count_compilations() as compiled:
+        masked |= ranked(MASKED_ARCHS[1:], supernet=True)
+    assert compiled.count == 0
+    for arch, row in standalone.items():
+        assert masked[arch]["params"] == row["params"]
+        for figure in ("ntk_cond.lambda_max", "ntk_cond.trace"):
+            assert masked[arch][figure] == pytest.approx(row[figure], rel=1e-5)
+        assert masked[arch]["ntk_cond"] == pytest.approx(row["ntk_cond"], rel=1e-3)
+
+
+def test_only_mask_invariant_scorers_score_in_the_supernet():
+    space = search_spaces.get("nb201", input_shape=(8, 8, 3))
+    masked = plugin.masked_form(space, BUILD)
+    assert masked is not None and plugin.masked_form(space, BUILD, supernet=False) is None
+    assert plugin.masked_form(search_spaces.get("mlp", input_shape=(5,)), {}) is None
+    seen = {}
+
+    @dataclasses.dataclass
+    class Recorder(OutputNorm):
+        def __call__(self, module, variables, batch, *, key):
+            seen[self.name] = (module, variables)
+            return super().__call__(module, None, batch, key=key)
+
+    @dataclasses.dataclass
+    class MaskInvariant(Recorder):
+        mask_invariant = True
+
+    arch = space.from_str(MASKED_ARCHS[0])
+    plugin.evaluate(
+        space,
+        arch,
+        [Recorder(name="plain"), MaskInvariant(name="invariant")],
+        _batch(),
+        seed=0,
+        build_options={"num_classes": 3, **BUILD},
+        masked=space.masked(num_classes=3, **BUILD),
+    )
+    assert seen["plain"] == (space.build(arch, num_classes=3, **BUILD), None)
+    module, variables = seen["invariant"]
+    assert module == space.masked(num_classes=3, **BUILD).module
+    np.testing.assert_array_equal(variables["arch"]["ops"], masked.select(arch)["arch"]["ops"])

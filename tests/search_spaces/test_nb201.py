@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optuna
 import pytest
+from flax import traverse_util
 
 from search_spaces import NB201Arch, NB201Space
 from search_spaces.nb201 import EDGES, OPS, NB201Cell, ResNetBasicBlock, canonical_ops
@@ -318,3 +319,62 @@ def test_a_conv_out_of_a_zero_node_is_not_zero(train: bool, key: KeyFn) -> None:
     )[0]
     # So replacing that conv by none (a zero cell) would change the function.
     assert float(jnp.abs(y).max()) > 0.1
+
+
+MASKED_ARCHS = [
+    "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
+    "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+    "|skip_connect~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|",
+]
+
+
+def _flat(tree: Any) -> dict[tuple[str, ...], Any]:
+    return traverse_util.flatten_dict(tree)
+
+
+@pytest.mark.parametrize("s", MASKED_ARCHS)
+@pytest.mark.parametrize("train", [False, True])
+def test_masked_supernet_is_the_network_it_selects(s: str, train: bool, key: KeyFn) -> None:
+    space = NB201Space((8, 8, 3))
+    arch = space.from_str(s)
+    network, masked = space.build(arch, C=4, N=1), space.masked(C=4, N=1)
+    x = jax.random.normal(key(2), (3, 8, 8, 3))
+    variables = network.init(key(0), x)
+    supernet_variables = {**masked.module.init(key(0), x), **masked.select(arch)}
+    # Same key, same parameters at the same paths; the supernet has every other op's too.
+    ours, theirs = _flat(variables["params"]), _flat(supernet_variables["params"])
+    assert set(ours) < set(theirs)
+    for path, leaf in ours.items():
+        np.testing.assert_array_equal(leaf, theirs[path])
+
+    def outputs(module: nn.Module, params: Any, v: Any) -> jax.Array:
+        return module.apply({**v, "params": params}, x, train=train, mutable=["batch_stats"])[0]
+
+    np.testing.assert_allclose(
+        outputs(masked.module, supernet_variables["params"], supernet_variables),
+        outputs(network, variables["params"], variables),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    # The ops the cell does not use get exactly zero gradient; the others, the network's.
+    grads = _flat(
+        jax.grad(lambda p: outputs(masked.module, p, supernet_variables).sum())(
+            supernet_variables["params"]
+        )
+    )
+    network_grads = _flat(
+        jax.grad(lambda p: outputs(network, p, variables).sum())(variables["params"])
+    )
+    for path, grad in grads.items():
+        if path in network_grads:
+            np.testing.assert_allclose(grad, network_grads[path], rtol=1e-4, atol=1e-6)
+        else:
+            assert not np.any(grad), path
+
+
+def test_masked_supernet_masks_select_one_op_per_edge() -> None:
+    arch = SPACE.from_str(MASKED_ARCHS[0])
+    mask = SPACE.masked().select(arch)["arch"]["ops"]
+    assert mask.shape == (len(EDGES), len(OPS)) and mask.dtype == np.float32
+    assert [OPS[k] for k in mask.argmax(axis=1)] == list(arch.ops)
+    np.testing.assert_array_equal(mask.sum(axis=1), 1.0)

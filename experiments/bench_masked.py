@@ -1,0 +1,135 @@
+"""NAS-Bench-201 architectures scored per second, built one by one or in the masked supernet.
+
+Scores the same `--archs` sampled NAS-Bench-201 cells with `ntk_cond` twice per BatchNorm mode:
+``standalone`` builds, traces and compiles each network; ``masked`` selects each cell in the
+space's masked supernet, whose compiled scorer serves them all. One extra cell is scored first on
+each path and not counted, so one-off costs (JAX's backend, the supernet's compilation, eager
+initialiser primitives) stay out of the rates. Prints one JSON line per path and mode (rate,
+seconds, XLA compilations and their seconds), then one line per mode with the speed-up and the
+largest difference between the two paths' ``log10(ntk_cond)``. The first line names the machine.
+
+    python experiments/bench_masked.py --quick      # 20 cells, C=8, N=1, batch 16: minutes on a CPU
+    python experiments/bench_masked.py              # 200 cells, the benchmark's C=16, N=5, batch 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+try:  # run as a script (python experiments/bench_masked.py) or imported as a module
+    from experiments.nb201_correlation import parse_build
+except ImportError:  # pragma: no cover
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from experiments.nb201_correlation import parse_build
+
+import ntk_nas
+import scorers
+import search_spaces
+from ntk_nas import study
+from ntk_nas.data import load_dataset, sample_batch
+
+PATHS = ("standalone", "masked")
+
+
+def score_path(
+    space: search_spaces.SearchSpace,
+    archs: Sequence[Any],
+    scorer: scorers.Scorer,
+    batch: tuple[np.ndarray, np.ndarray],
+    build_options: dict[str, Any],
+    *,
+    masked: bool,
+) -> tuple[dict[str, Any], list[float]]:
+    """Scores ``archs[0]`` (warm-up, not counted) then the rest; returns the figures and scores."""
+    form = study.masked_form(space, build_options, supernet=masked)
+    if masked and form is None:
+        raise SystemExit(f"space {space.name!r} has no masked supernet")
+
+    def score(arch: Any) -> float:
+        figures = study.evaluate(
+            space, arch, [scorer], batch, seed=0, build_options=build_options, masked=form
+        )
+        return figures[scorer.name]
+
+    score(archs[0])
+    with ntk_nas.count_compilations() as compiled:
+        start = time.perf_counter()
+        values = [score(arch) for arch in archs[1:]]
+        seconds = time.perf_counter() - start
+    figures = {
+        "archs_per_s": round(len(values) / seconds, 4),
+        "seconds": round(seconds, 2),
+        "compilations": compiled.count,
+        "compile_seconds": round(compiled.seconds, 2),
+    }
+    return figures, values
+
+
+def _log10(values: Sequence[float]) -> np.ndarray:
+    return np.array([math.log10(v) if 0 < v < math.inf else math.nan for v in values])
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--archs", type=int, default=200, help="cells scored per path and mode")
+    parser.add_argument("--batch-size", type=int, default=64, help="NTK batch size N")
+    parser.add_argument(
+        "--build", action="append", default=["C=16,N=5"], help="network size, e.g. C=8,N=1"
+    )
+    parser.add_argument("--bn", nargs="+", default=["eval", "train"], choices=["eval", "train"])
+    parser.add_argument("--repeats", type=int, default=1, help="initialisations per score")
+    parser.add_argument("--seed", type=int, default=0, help="draws the cells and the batch")
+    parser.add_argument("--quick", action="store_true", help="20 cells, C=8, N=1, batch 16")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.archs, args.batch_size, args.build = 20, 16, ["C=8,N=1"]
+    args.build_options = parse_build(args.build)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    x, y = sample_batch(load_dataset("cifar10"), args.batch_size, seed=args.seed)
+    space = search_spaces.get("nb201", input_shape=tuple(x.shape[1:]))
+    rng = np.random.default_rng(args.seed)
+    archs = [space.sample(rng) for _ in range(args.archs + 1)]
+    build_options = {"num_classes": 10, **args.build_options}
+    machine = {
+        "platform": platform.platform(),
+        "devices": [str(d) for d in jax.devices()],
+        "jax": jax.__version__,
+    }
+    print(json.dumps(machine), flush=True)
+    for bn in args.bn:
+        scorer = scorers.get("ntk_cond", bn=bn, repeats=args.repeats)
+        rates, values = {}, {}
+        for path in PATHS:
+            figures, values[path] = score_path(
+                space, archs, scorer, (x, y), build_options, masked=path == "masked"
+            )
+            rates[path] = figures["archs_per_s"]
+            row = {"path": path, "bn": bn, "archs": args.archs, "N": args.batch_size}
+            print(json.dumps({**row, **build_options, **figures}), flush=True)
+        masked, standalone = _log10(values["masked"]), _log10(values["standalone"])
+        summary = {
+            "bn": bn,
+            "speedup_masked_over_standalone": round(rates["masked"] / rates["standalone"], 2),
+            "max_abs_diff_log10_ntk_cond": float(np.nanmax(np.abs(masked - standalone))),
+            "same_finite_cells": bool(np.array_equal(np.isnan(masked), np.isnan(standalone))),
+        }
+        print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main()
