@@ -1,6 +1,8 @@
 """NAS-Bench-201 architectures scored per second, built one by one or in the masked supernet.
 
-Scores the same `--archs` sampled NAS-Bench-201 cells with `ntk_cond` twice per BatchNorm mode:
+Scores the same `--archs` sampled NAS-Bench-201 cells with `ntk_cond` twice per BatchNorm mode
+(``eval``: running statistics; ``decoupled``: batch statistics held constant; ``train``: batch
+statistics differentiated through, which couples the samples):
 ``standalone`` builds, traces and compiles each network; ``masked`` selects each cell in the
 space's masked supernet, whose compiled scorer serves them all. One extra cell is scored first on
 each path and not counted, so one-off costs (JAX's backend, the supernet's compilation, eager
@@ -87,7 +89,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--build", action="append", default=["C=16,N=5"], help="network size, e.g. C=8,N=1"
     )
-    parser.add_argument("--bn", nargs="+", default=["eval", "train"], choices=["eval", "train"])
+    parser.add_argument(
+        "--bn",
+        nargs="+",
+        default=["eval", "decoupled", "train"],
+        choices=["eval", "decoupled", "train"],
+        help="BatchNorm modes of ntk_cond",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="initialisations per score")
     parser.add_argument("--seed", type=int, default=0, help="draws the cells and the batch")
     parser.add_argument("--quick", action="store_true", help="20 cells, C=8, N=1, batch 16")

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
@@ -58,6 +59,43 @@ def needs_init(variables: Variables | None) -> bool:
     """Whether `variables` leaves the parameters to be initialised: None, or only collections
     other than ``"params"`` (e.g. the op mask of a masked supernet)."""
     return variables is None or "params" not in variables
+
+
+def with_batch_statistics(module: nn.Module, variables: Variables, x: jax.Array) -> Variables:
+    """`variables` with each BatchNorm's running statistics replaced by the statistics of its
+    input on `x` in a training-mode forward pass ("decoupled" BatchNorm).
+
+    Applied in eval mode, the network then normalises `x` exactly as in training mode, but with
+    the statistics as constants: the gradients of one sample no longer depend on the others.
+    """
+    if "batch_stats" not in variables:
+        return variables
+    statistics = _batch_statistics(module)(variables, x)
+    return {**variables, "batch_stats": traverse_util.unflatten_dict(statistics)}
+
+
+@per_module_cache
+def _batch_statistics(module: nn.Module) -> Callable[[Variables, jax.Array], FlatParams]:
+    """A compiled ``(variables, x) -> {(*bn_path, "mean" | "var"): (features,)}``."""
+
+    def statistics(variables: Variables, x: jax.Array) -> FlatParams:
+        found: FlatParams = {}
+
+        def record(call: Callable[..., Any], args: Any, kwargs: Any, context: Any) -> Any:
+            norm = context.module
+            if isinstance(norm, nn.BatchNorm) and context.method_name == "__call__":
+                inputs = args[0]
+                features = {a % inputs.ndim for a in np.atleast_1d(norm.axis)}
+                axes = tuple(a for a in range(inputs.ndim) if a not in features)
+                found[(*norm.path, "mean")] = jnp.mean(inputs, axes)
+                found[(*norm.path, "var")] = jnp.var(inputs, axes)
+            return call(*args, **kwargs)
+
+        with nn.intercept_methods(record):
+            forward(module, variables, x, train=True)
+        return found
+
+    return jax.jit(statistics)
 
 
 def init_variables(

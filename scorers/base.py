@@ -7,7 +7,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Collection, Mapping
-from typing import Any, ClassVar, Literal, Protocol, get_args, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import flax.linen as nn
 import jax
@@ -15,8 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 
 Direction = Literal["minimize", "maximize"]
-BNMode = Literal["train", "eval"]
-"""BatchNorm on the batch's statistics (training mode) or on its running statistics."""
+BNMode = Literal["train", "decoupled", "eval"]
+"""BatchNorm on the batch's statistics, differentiated through (training mode: gradients couple
+the samples); on the batch's statistics held constant (``decoupled``: per-sample gradients); or on
+the running statistics (``eval``)."""
 Variables = Mapping[str, Any]
 Batch = tuple[np.ndarray, np.ndarray]
 
@@ -166,14 +168,17 @@ class BatchNormScorer(BaseScorer):
 
     Attributes:
       bn: ``"train"``: BatchNorm on the batch's statistics (the network in training mode);
-        ``"eval"``: on its running statistics.
+        ``"eval"``: on its running statistics; ``"decoupled"`` (where `bn_modes` has it): on the
+        batch's statistics held constant.
     """
 
+    #: The BatchNorm modes the scorer implements.
+    bn_modes: ClassVar[tuple[BNMode, ...]] = ("train", "eval")
     bn: BNMode = "train"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_choice("bn", self.bn, get_args(BNMode))
+        check_choice("bn", self.bn, self.bn_modes)
 
     @property
     def train(self) -> bool:

@@ -27,8 +27,16 @@ from scorers._model import (
     needs_init,
     per_module_cache,
     split_params,
+    with_batch_statistics,
 )
-from scorers.base import BatchNormScorer, Direction, ScorerError, Variables, check_choice
+from scorers.base import (
+    BatchNormScorer,
+    BNMode,
+    Direction,
+    ScorerError,
+    Variables,
+    check_choice,
+)
 
 Output = Literal["sum_logits", "trace"]
 Aggregate = Literal["mean", "median"]
@@ -109,7 +117,7 @@ def ntk_kernels(
     key: jax.Array,
     *,
     output: Output = "sum_logits",
-    train: bool = True,
+    bn: BNMode = "train",
     leaves: frozenset[str] | None = None,
     repeats: int = 1,
     implementation: str = "auto",
@@ -124,8 +132,9 @@ def ntk_kernels(
       x: inputs ``(N, ...)``.
       key: PRNG key for the initialisations.
       output: ``"sum_logits"``: the NTK of ``sum_o f_o``; ``"trace"``: summed over outputs.
-      train: BatchNorm on batch statistics (the exact NTK of the batch-coupled network) or, False,
-        on running statistics.
+      bn: BatchNorm on batch statistics (``"train"``: the exact NTK of the batch-coupled
+        network), on batch statistics held constant (``"decoupled"``: per-sample gradients), or
+        on running statistics (``"eval"``).
       leaves: differentiate only the parameters with these leaf names (None: all).
       repeats: initialisations when `variables` holds no parameters.
       implementation: the engine's implementation (``"auto"``, ``"jacobian_contraction"``,
@@ -138,10 +147,12 @@ def ntk_kernels(
     Raises:
       ScorerError: if the engine rejects the model or the batch.
     """
-    compiled = _compile(module, output, train, leaves, implementation)
+    compiled = _compile(module, output, bn == "train", leaves, implementation)
     try:
         count = repeats if needs_init(variables) else 1
         inits = [init_variables(module, variables, x, k) for k in jax.random.split(key, count)]
+        if bn == "decoupled":
+            inits = [with_batch_statistics(module, v, x) for v in inits]
         stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
         parallel = count > 1 and _fits_in_parallel(
             compiled, split_params(inits[0], leaves), x, count
@@ -196,6 +207,7 @@ class _NTKScorer(BatchNormScorer):
     """
 
     mask_invariant: ClassVar[bool] = True
+    bn_modes: ClassVar[tuple[BNMode, ...]] = get_args(BNMode)
     output: Output = "sum_logits"
     repeats: int = 3
     aggregate: Aggregate = "median"
@@ -226,7 +238,7 @@ class _NTKScorer(BatchNormScorer):
             x,
             key,
             output=self.output,
-            train=self.train,
+            bn=self.bn,
             leaves=self.leaves,
             repeats=self.repeats,
             implementation=self.implementation,

@@ -18,8 +18,8 @@ import jax
 import numpy as np
 
 import ntk_nas
-from scorers._model import forward, init_variables
-from scorers.base import BatchNormScorer, Direction, ScorerError, Variables, check_choice
+from scorers._model import forward, init_variables, with_batch_statistics
+from scorers.base import BatchNormScorer, BNMode, Direction, ScorerError, Variables, check_choice
 from scorers.ntk import condition_number
 
 Kernel = Literal["trace", "full"]
@@ -57,6 +57,7 @@ class NTKDynamics(BatchNormScorer):
 
     direction: ClassVar[Direction] = "minimize"
     mask_invariant: ClassVar[bool] = True
+    bn_modes: ClassVar[tuple[BNMode, ...]] = get_args(BNMode)
     name: str = "ntk_dynamics"
     time: float = 100.0
     kernel: Kernel = "trace"
@@ -76,6 +77,8 @@ class NTKDynamics(BatchNormScorer):
         key: jax.Array,
     ) -> tuple[float, dict[str, float]]:
         variables = init_variables(module, variables, x, key)
+        if self.bn == "decoupled":
+            variables = with_batch_statistics(module, variables, x)
         f0 = np.asarray(forward(module, variables, x, train=self.train), np.float64)
         n, outputs = f0.shape[0], f0.reshape(f0.shape[0], -1).shape[1]
         if y.min() < 0 or y.max() >= outputs:

@@ -33,6 +33,35 @@ def test_ntk_cond_matches_the_dense_float64_reference(bn: str, output: str) -> N
     assert score.extras["log10_cond"] == pytest.approx(math.log10(score.value))
 
 
+def test_decoupled_batchnorm_holds_the_batch_statistics_constant() -> None:
+    # MLP: Dense_0 -> BatchNorm_0 -> ...; the statistics of Dense_0's output on the batch, by hand.
+    dense = VARIABLES["params"]["Dense_0"]
+    hidden = X.astype(np.float64) @ np.asarray(dense["kernel"]) + np.asarray(dense["bias"])
+    stats = {"BatchNorm_0": {"mean": hidden.mean(axis=0), "var": hidden.var(axis=0)}}
+    decoupled = {**VARIABLES, "batch_stats": stats}
+    # Eval mode with these statistics normalises the batch as training mode does ...
+    np.testing.assert_allclose(
+        MODEL.apply(decoupled, X, train=False),
+        MODEL.apply(VARIABLES, X, train=True, mutable=["batch_stats"])[0],
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    # ... and the decoupled NTK is its NTK, which is not the batch-coupled one.
+    kernel = reference_ntk(MODEL, decoupled, X, train=False)
+    (ours,) = ntk_kernels(MODEL, VARIABLES, X, KEY, bn="decoupled")
+    np.testing.assert_allclose(ours, kernel, rtol=1e-4, atol=1e-4 * np.abs(kernel).max())
+    coupled = reference_ntk(MODEL, VARIABLES, X, train=True)
+    assert not np.allclose(kernel, coupled, rtol=1e-2)
+    score = ntk_cond(bn="decoupled")(MODEL, VARIABLES, (X, Y), key=KEY)
+    np.testing.assert_allclose(score.value, condition(kernel), rtol=1e-3)
+
+
+def test_only_the_ntk_scorers_offer_decoupled_batchnorm() -> None:
+    with pytest.raises(ScorerError, match="unknown bn 'decoupled'; valid: train, eval"):
+        get("naswot", bn="decoupled")
+    assert get("ntk_dynamics", bn="decoupled").bn == "decoupled"
+
+
 def test_trace_and_spectrum_match_the_reference() -> None:
     kernel = reference_ntk(MODEL, VARIABLES, X, train=True)
     eigs = np.linalg.eigvalsh(kernel)[::-1]
