@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 space, archs, scorer, (x, y), build_options, masked=path == "masked"
             )
             rates[path] = figures["archs_per_s"]
-            row = {"path": path, "bn": bn, "archs": args.archs, "N": args.batch_size}
+            row = {"path": path, "bn": bn, "archs": args.archs, "batch_size": args.batch_size}
             print(json.dumps({**row, **build_options, **figures}), flush=True)
         masked, standalone = _log10(values["masked"]), _log10(values["standalone"])
         summary = {
