@@ -194,6 +194,7 @@ def score_all(
                     seed=args.seed,
                     build_options={**args.build_options, "num_classes": num_classes},
                     show_progress=False,
+                    supernet=not args.standalone,
                 )
                 row.update(data=data, arch_index=accuracies[arch]["arch_index"], arch_str=arch)
                 writer.writerow(row)
@@ -525,6 +526,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         nargs="+",
         choices=["cifar10", "cifar100", "gaussian"],
         help="score only on these inputs (default: all the targets need); analysis uses all rows",
+    )
+    parser.add_argument(
+        "--standalone",
+        action="store_true",
+        help="build and compile each network instead of scoring in the masked supernet",
     )
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--no-score", action="store_true", help="analyse the rows already scored")
