@@ -48,7 +48,7 @@ def register(name: str, factory: Factory) -> None:
     _FACTORIES[name] = factory
 
 
-def get(name: str, **options: Any) -> Scorer:
+def get(name: str, /, **options: Any) -> Scorer:
     """The scorer registered as `name`, built with `options` (e.g. ``get("ntk_cond",
     preset="tenas")``).
 

@@ -10,6 +10,7 @@ from typing import Any, Literal, get_args
 import jax
 import jax.numpy as jnp
 from flax import nnx
+from jax.sharding import Mesh
 
 from ntk_nas._ntk import adapters, auto
 from ntk_nas._ntk.blocks import blocked, default_memory_budget
@@ -18,6 +19,7 @@ from ntk_nas._ntk.cost import forward_cost
 from ntk_nas._ntk.errors import NonFiniteKernelError, NTKInputError
 from ntk_nas._ntk.implementations import Implementation
 from ntk_nas._ntk.jacobians import FlatFn, Leaves
+from ntk_nas._ntk.sharding import MeshSpec, resolve_mesh, sharded_rows
 from ntk_nas._ntk.structured import describe, structured_derivatives
 from ntk_nas._ntk.structured import kernel as structured_kernel
 from ntk_nas._ntk.structured.cost import summarise
@@ -146,9 +148,15 @@ class NTKFunction:
     max_memory_bytes: int | None
     block_size: int | None
     check_finite: bool
+    mesh: Mesh | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_compiled", jax.jit(self._kernel))
+        object.__setattr__(self, "_compiled", jax.jit(self._call))
+
+    def _call(self, params: Params, x1: jax.Array, x2: jax.Array | None) -> jax.Array:
+        if self.mesh is None:
+            return self._kernel(params, x1, x2)
+        return sharded_rows(self._kernel, self.mesh, params, x1, x1 if x2 is None else x2)
 
     def _params(self, params: Params) -> Params:
         if self.nnx_module is None:
@@ -255,6 +263,7 @@ def empirical_ntk_fn(
     max_memory_bytes: int | None = None,
     block_size: int | None = None,
     check_finite: bool = True,
+    mesh: MeshSpec = None,
 ) -> NTKFunction:
     """Returns a jit-compiled ``fn(params, x1, x2=None)`` computing the empirical NTK of `f`.
 
@@ -275,6 +284,9 @@ def empirical_ntk_fn(
         under it. Default: a quarter of the device's memory.
       block_size: samples per tile, overriding the budget.
       check_finite: raise `NonFiniteKernelError` when the kernel holds NaN or inf (a host sync).
+      mesh: split the samples of ``x1`` (the kernel's rows) across every device of this
+        ``jax.sharding.Mesh``, or of all local devices with ``"local"``; the result equals the
+        single-device kernel. Needs independent samples. None: one device.
 
     Returns:
       An `NTKFunction`.
@@ -300,6 +312,12 @@ def empirical_ntk_fn(
         raise NTKInputError(f"block_size must be a positive integer, got {block_size}")
     if max_memory_bytes is not None and max_memory_bytes < 1:
         raise NTKInputError(f"max_memory_bytes must be positive, got {max_memory_bytes}")
+    resolved_mesh = resolve_mesh(mesh)
+    if resolved_mesh is not None and not independent_samples:
+        raise NTKInputError(
+            "mesh needs independent samples: with independent_samples=False every row of the "
+            "kernel depends on the whole batch"
+        )
     if isinstance(f, nnx.Module):
         apply, module = adapters.from_nnx(f)[0], f
     elif callable(f):
@@ -315,6 +333,7 @@ def empirical_ntk_fn(
         max_memory_bytes=max_memory_bytes,
         block_size=block_size,
         check_finite=check_finite,
+        mesh=resolved_mesh,
     )
 
 

@@ -32,6 +32,8 @@ def test_get_builds_with_options_and_presets() -> None:
     assert (scorer.name, scorer.repeats, scorer.degenerate) == ("ntk_cond_tenas", 5, 1e5)
     assert get("ntk_cond").direction == "minimize"
     assert get("naswot").direction == "maximize"
+    # A `name` option renames the scorer (its column), e.g. to compare two settings side by side.
+    assert get("ntk_cond", name="cond_eval", bn="eval").name == "cond_eval"
 
 
 def test_unknown_names_and_options_are_value_errors_listing_the_valid_ones() -> None:

@@ -1,0 +1,74 @@
+"""Rows of the kernel across 4 forced host devices equal the single-device kernel."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax.numpy as jnp
+import pytest
+
+import ntk_nas
+
+ROOT = Path(__file__).resolve().parents[3]
+
+SCRIPT = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np
+    import flax.linen as nn
+    import ntk_nas
+
+    assert jax.local_device_count() == 4, jax.devices()
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Conv(4, (3, 3), strides=2)(x)
+            return nn.Dense(3)(nn.gelu(x).reshape(x.shape[0], -1))
+
+    model = Net()
+    x1 = jax.random.normal(jax.random.key(0), (10, 6, 6, 2))  # 10 rows: not a multiple of 4
+    x2 = jax.random.normal(jax.random.key(1), (7, 6, 6, 2))
+    variables = model.init(jax.random.key(2), x1)
+    mesh = jax.make_mesh((2, 2), ("a", "b"))
+    for output in ("full", "trace", "sum_logits"):
+        for implementation in ("jacobian_contraction", "ntk_vector_products", "auto"):
+            options = dict(output=output, implementation=implementation)
+            one = ntk_nas.empirical_ntk_fn(model.apply, **options)
+            for spec in ("local", mesh):
+                many = ntk_nas.empirical_ntk_fn(model.apply, mesh=spec, **options)
+                for second in (None, x2):
+                    want = np.asarray(one(variables, x1, second))
+                    got = np.asarray(many(variables, x1, second))
+                    assert got.shape == want.shape, (got.shape, want.shape)
+                    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * abs(want).max())
+    print("sharded kernels agree")
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="forced host devices are an XLA:CPU flag")
+def test_rows_across_four_devices_equal_one_device() -> None:
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "sharded kernels agree" in done.stdout
+
+
+def test_a_mesh_needs_independent_samples_and_a_valid_spec() -> None:
+    with pytest.raises(ntk_nas.NTKInputError, match="mesh needs independent samples"):
+        ntk_nas.empirical_ntk_fn(lambda p, x: x * p, mesh="local", independent_samples=False)
+    with pytest.raises(ntk_nas.NTKInputError, match=r"mesh must be a jax\.sharding\.Mesh, 'local'"):
+        ntk_nas.empirical_ntk_fn(lambda p, x: x * p, mesh="all")  # type: ignore[arg-type]
+    one_device = ntk_nas.empirical_ntk_fn(lambda p, x: x @ p, output="full", mesh="local")
+    assert one_device(jnp.ones((3, 2)), jnp.ones((5, 3))).shape == (5, 5, 2, 2)
