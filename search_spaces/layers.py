@@ -11,6 +11,7 @@ from collections.abc import Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 #: Activations by name: shared by the macro and MLP spaces.
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -67,6 +68,9 @@ def conv(
 def avg_pool_3x3(x: jax.Array, stride: int = 1) -> jax.Array:
     """3x3 average pooling, padding 1, padding not counted (``count_include_pad=False``).
 
+    The divisor (inputs under each window) is a constant computed on the host: computing it in
+    the graph, as ``nn.avg_pool`` does, costs XLA seconds of constant folding per pooling layer.
+
     Args:
         x: ``(N, H, W, C)``.
         stride: spatial stride.
@@ -74,7 +78,15 @@ def avg_pool_3x3(x: jax.Array, stride: int = 1) -> jax.Array:
     Returns:
         ``(N, ceil(H / stride), ceil(W / stride), C)``.
     """
-    return nn.avg_pool(x, (3, 3), (stride, stride), ((1, 1), (1, 1)), count_include_pad=False)
+    summed = nn.pool(x, 0.0, jax.lax.add, (3, 3), (stride, stride), ((1, 1), (1, 1)))
+    counts = np.outer(_window_sizes(x.shape[1], stride), _window_sizes(x.shape[2], stride))
+    return summed / jnp.asarray(counts, summed.dtype)[None, :, :, None]
+
+
+def _window_sizes(length: int, stride: int) -> np.ndarray:
+    """Inputs of an axis of `length` under each 3-wide window (padding 1) of a `stride` pool."""
+    starts = np.arange(0, length, stride) - 1
+    return np.minimum(starts + 2, length - 1) - np.maximum(starts, 0) + 1
 
 
 def max_pool_3x3(x: jax.Array, stride: int = 1) -> jax.Array:

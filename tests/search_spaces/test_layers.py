@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,6 +24,15 @@ def test_avg_pool_does_not_count_padding() -> None:
     x = jnp.ones((1, 4, 4, 2))
     np.testing.assert_allclose(avg_pool_3x3(x), x)
     assert avg_pool_3x3(x, stride=2).shape == (1, 2, 2, 2)
+
+
+@pytest.mark.parametrize(("size", "stride"), [((5, 4), 1), ((5, 4), 2), ((7, 8), 2), ((1, 3), 1)])
+def test_avg_pool_equals_flax_without_padding_counted(
+    size: tuple[int, int], stride: int, key: Callable[[int], jax.Array]
+) -> None:
+    x = jax.random.normal(key(0), (2, *size, 3))
+    expected = nn.avg_pool(x, (3, 3), (stride, stride), ((1, 1), (1, 1)), count_include_pad=False)
+    np.testing.assert_allclose(avg_pool_3x3(x, stride), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_max_pool_pads_with_minus_infinity() -> None:
