@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 # A short search over NAS-Bench-201 cells (reduced network) on the bundled CIFAR-10 images.
 DEMO_OUT ?= ntk-nas-demo
 demo: $(VENV)/.installed
-	$(BIN)/ntk-nas search --space nb201 --trials 10 --scorer ntk_cond:bn=eval,repeats=1 \
+	$(BIN)/ntk-nas search --space nb201 --trials 30 --scorer ntk_cond:repeats=1 \
 		--build C=8 --build N=1 --batch-size 16 --study demo --out $(DEMO_OUT)
 
 lint: $(VENV)/.installed

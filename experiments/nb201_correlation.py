@@ -55,8 +55,8 @@ DEFAULT_CIFAR10 = DATA_ROOT / "cifar" / "cifar10_sample.npz"
 DEFAULT_CIFAR100 = DATA_ROOT / "cifar" / "cifar100_sample.npz"
 
 DEFAULT_SCORERS = (
-    "ntk_cond:bn=eval,repeats=1",
-    "ntk_trace:bn=eval,repeats=1",
+    "ntk_cond:repeats=1",
+    "ntk_trace:repeats=1",
     "naswot",
     "linear_regions",
     "synflow",

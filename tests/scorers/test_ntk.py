@@ -56,6 +56,11 @@ def test_decoupled_batchnorm_holds_the_batch_statistics_constant() -> None:
     np.testing.assert_allclose(score.value, condition(kernel), rtol=1e-3)
 
 
+def test_the_ntk_scorers_default_to_decoupled_batchnorm() -> None:
+    assert ntk_cond().bn == NTKTrace().bn == NTKEigSpectrum().bn == "decoupled"
+    assert ntk_cond("tenas").bn == "train"
+
+
 def test_only_the_ntk_scorers_offer_decoupled_batchnorm() -> None:
     with pytest.raises(ScorerError, match="unknown bn 'decoupled'; valid: train, eval"):
         get("naswot", bn="decoupled")
@@ -65,9 +70,9 @@ def test_only_the_ntk_scorers_offer_decoupled_batchnorm() -> None:
 def test_trace_and_spectrum_match_the_reference() -> None:
     kernel = reference_ntk(MODEL, VARIABLES, X, train=True)
     eigs = np.linalg.eigvalsh(kernel)[::-1]
-    trace = NTKTrace()(MODEL, VARIABLES, (X, Y), key=KEY)
-    per_sample = NTKTrace(normalize=True)(MODEL, VARIABLES, (X, Y), key=KEY)
-    spectrum = NTKEigSpectrum(top_k=3)(MODEL, VARIABLES, (X, Y), key=KEY)
+    trace = NTKTrace(bn="train")(MODEL, VARIABLES, (X, Y), key=KEY)
+    per_sample = NTKTrace(bn="train", normalize=True)(MODEL, VARIABLES, (X, Y), key=KEY)
+    spectrum = NTKEigSpectrum(bn="train", top_k=3)(MODEL, VARIABLES, (X, Y), key=KEY)
     np.testing.assert_allclose(trace.value, np.trace(kernel), rtol=1e-4)
     np.testing.assert_allclose(per_sample.value, np.trace(kernel) / len(X), rtol=1e-4)
     top = [spectrum.extras[f"eig_{i}"] for i in (1, 2, 3)]
