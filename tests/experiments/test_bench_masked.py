@@ -9,6 +9,7 @@ import pytest
 from experiments import bench_masked
 
 
+@pytest.mark.slow  # tests/ntk_nas/test_study.py checks the same through ntk_nas.rank
 def test_masked_path_compiles_nothing_per_arch_and_agrees(capsys: pytest.CaptureFixture[str]):
     bench_masked.main(["--archs", "1", "--batch-size", "4", "--build", "C=4,N=1", "--bn", "eval"])
     machine, standalone, masked, summary = map(json.loads, capsys.readouterr().out.splitlines())
