@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import ClassVar, Literal, get_args
 
 import flax.linen as nn
@@ -18,7 +19,7 @@ import jax
 import numpy as np
 
 import ntk_nas
-from scorers._model import forward, init_variables, with_batch_statistics
+from scorers._model import forward, init_variables, per_module_cache, with_batch_statistics
 from scorers.base import BatchNormScorer, BNMode, Direction, ScorerError, Variables, check_choice
 from scorers.ntk import condition_number
 
@@ -42,6 +43,21 @@ def predicted_residual(kernel: np.ndarray, residual: np.ndarray, time: float) ->
     return vectors @ (decay[:, None] * (vectors.T @ residual))
 
 
+@per_module_cache
+def _compiled(
+    module: nn.Module, train: bool, kernel: Kernel
+) -> tuple[Callable[[Variables, jax.Array], jax.Array], ntk_nas.NTKFunction]:
+    """The jitted forward pass and the NTK function of `module`, built once per configuration."""
+
+    def apply(variables: Variables, x: jax.Array) -> jax.Array:
+        return forward(module, variables, x, train=train)
+
+    kernel_fn = ntk_nas.empirical_ntk_fn(
+        apply, output=kernel, independent_samples=not train, check_finite=False
+    )
+    return jax.jit(apply), kernel_fn
+
+
 @dataclasses.dataclass(frozen=True)
 class NTKDynamics(BatchNormScorer):
     """Predicted training loss after `time` of linearised gradient flow (lower is better).
@@ -49,6 +65,7 @@ class NTKDynamics(BatchNormScorer):
     The loss is ``1/2 mean_n ||f_t(x_n) - onehot(y_n)||^2`` on the scoring batch. ``kernel="trace"``
     uses the approximation ``Theta ~ (Theta_trace / O) (x) I_O``; ``"full"`` the whole
     ``(N O, N O)`` kernel. Extras: ``initial_loss``, ``cond`` (of the kernel used), ``trace``.
+    BatchNorm: ``bn`` as for the NTK scorers (default ``"decoupled"``).
 
     References:
       Jacot, Gabriel, Hongler. Neural Tangent Kernel. NeurIPS 2018. Lee et al. Wide Neural
@@ -58,6 +75,7 @@ class NTKDynamics(BatchNormScorer):
     direction: ClassVar[Direction] = "minimize"
     mask_invariant: ClassVar[bool] = True
     bn_modes: ClassVar[tuple[BNMode, ...]] = get_args(BNMode)
+    bn: BNMode = "decoupled"
     name: str = "ntk_dynamics"
     time: float = 100.0
     kernel: Kernel = "trace"
@@ -79,22 +97,13 @@ class NTKDynamics(BatchNormScorer):
         variables = init_variables(module, variables, x, key)
         if self.bn == "decoupled":
             variables = with_batch_statistics(module, variables, x)
-        f0 = np.asarray(forward(module, variables, x, train=self.train), np.float64)
+        apply, kernel_fn = _compiled(module, self.train, self.kernel)
+        f0 = np.asarray(apply(variables, x), np.float64)
         n, outputs = f0.shape[0], f0.reshape(f0.shape[0], -1).shape[1]
         if y.min() < 0 or y.max() >= outputs:
             raise ScorerError(f"labels must lie in [0, {outputs}), got {y.min()}..{y.max()}")
         residual = f0.reshape(n, outputs) - np.eye(outputs)[y]
-        theta = np.asarray(
-            ntk_nas.empirical_ntk(
-                lambda v, xs: forward(module, v, xs, train=self.train),
-                variables,
-                x,
-                output=self.kernel,
-                independent_samples=not self.train,
-                check_finite=False,
-            ),
-            np.float64,
-        )
+        theta = np.asarray(kernel_fn(variables, x), np.float64)
         if not np.isfinite(theta).all() or not np.isfinite(residual).all():
             return math.inf, {"initial_loss": math.nan, "cond": math.inf, "trace": math.nan}
         if self.kernel == "full":
