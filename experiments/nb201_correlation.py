@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+import scorers
+
 try:  # run as a script (python experiments/nb201_correlation.py) or imported as a module
     from experiments import stats
 except ImportError:  # pragma: no cover
@@ -86,7 +88,12 @@ PUBLISHED = (
     "snip",
     "synflow",
 )
-COMBINATIONS = (("ntk_cond", "linear_regions"), ("ntk_cond", "naswot"))
+COMBINATIONS = (
+    ("ntk_cond", "linear_regions"),
+    ("ntk_cond", "naswot"),
+    ("ntk_cond", "params"),
+    ("ntk_cond", "naswot", "params"),
+)
 KEY_COLUMNS = ("data", "arch_index", "arch_str")
 
 
@@ -254,9 +261,9 @@ def oriented_scores(
         oriented[name] = -values if direction == "minimize" else values
     for combo in COMBINATIONS:
         if all(name in oriented for name in combo):
-            # Non-finite scores (a degenerate kernel) rank last, NaN included.
-            parts = [np.where(np.isnan(oriented[n]), -np.inf, oriented[n]) for n in combo]
-            oriented["+".join(combo)] = stats.rank_sum(*parts)
+            # Non-finite scores (a degenerate kernel) rank last.
+            columns = {n: oriented[n] for n in combo}
+            oriented["+".join(combo)] = scorers.rank_sum(columns, dict.fromkeys(combo, "maximize"))
     return oriented
 
 

@@ -1,8 +1,9 @@
-"""Rank statistics for correlation experiments, numpy only.
+"""Rank statistics for correlation experiments, in numpy.
 
 Kendall's tau-b and Spearman's rho (both with ties handled as scipy.stats does), top-k% precision
 and a seeded percentile bootstrap confidence interval. Non-finite pairs are not dropped here; the
-caller decides (see `finite_pairs`).
+caller decides (see `finite_pairs`). `average_ranks` is the library's (`scorers.combined`), so that
+search and analysis rank alike.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from scorers.combined import average_ranks
+
 __all__ = [
     "average_ranks",
     "bootstrap_ci",
     "finite_pairs",
     "kendall_tau",
-    "rank_sum",
     "spearman_rho",
     "top_k_precision",
 ]
@@ -34,22 +36,6 @@ def finite_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x, y = _vectors(x, y)
     keep = np.isfinite(x) & np.isfinite(y)
     return x[keep], y[keep]
-
-
-def average_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of `x`, ties sharing the mean of their ranks (scipy's ``rankdata``)."""
-    x = np.asarray(x, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    sorted_x = x[order]
-    # Start of each run of equal values, then each element's run.
-    starts = np.r_[True, sorted_x[1:] != sorted_x[:-1]]
-    run = np.cumsum(starts) - 1
-    first = np.flatnonzero(starts)
-    last = np.r_[first[1:], len(x)] - 1
-    mean_rank = (first + last) / 2.0 + 1.0
-    ranks = np.empty(len(x))
-    ranks[order] = mean_rank[run]
-    return ranks
 
 
 def spearman_rho(x: np.ndarray, y: np.ndarray) -> float:
@@ -135,14 +121,3 @@ def bootstrap_ci(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
-
-
-def rank_sum(*scores: np.ndarray) -> np.ndarray:
-    """TE-NAS's rank combination: the sum of each score's average ranks (higher is better).
-
-    Each score must be oriented so that higher is better; the result is too.
-    """
-    vectors = [np.asarray(s, dtype=np.float64) for s in scores]
-    if not vectors or any(v.shape != vectors[0].shape or v.ndim != 1 for v in vectors):
-        raise ValueError("expected one or more vectors of one length")
-    return np.sum([average_ranks(v) for v in vectors], axis=0)

@@ -16,7 +16,13 @@ from ntk_nas._ntk.errors import NTKInputError as NTKInputError
 from ntk_nas._ntk.implementations import Implementation as Implementation
 from ntk_nas.compilations import count_compilations as count_compilations
 
-_PLUGIN = {"Objective": "study", "rank": "study", "search": "study", "train": "train"}
+_PLUGIN = {
+    "Objective": "study",
+    "TrainConfig": "training",
+    "rank": "study",
+    "search": "study",
+    "train": "training",
+}
 
 __all__ = [
     "Implementation",
@@ -26,6 +32,7 @@ __all__ = [
     "Objective",
     "Output",
     "Plan",
+    "TrainConfig",
     "count_compilations",
     "empirical_ntk",
     "empirical_ntk_fn",

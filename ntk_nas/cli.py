@@ -17,8 +17,7 @@ import optuna
 
 import scorers as scorer_registry
 import search_spaces
-from ntk_nas import results, study
-from ntk_nas import train as training
+from ntk_nas import results, study, training
 from ntk_nas._ntk.errors import NTKInputError
 from ntk_nas.data import DEFAULT_SPEC, DataError
 

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import math
 import re
-import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -25,7 +24,7 @@ from tqdm.auto import tqdm
 import scorers as scorer_registry
 import search_spaces
 from ntk_nas.data import Dataset, load_dataset, sample_batch
-from scorers import Scorer
+from scorers import Score, Scorer
 from search_spaces import MaskedForm, SearchSpace
 
 Batch = tuple[np.ndarray, np.ndarray]
@@ -120,20 +119,60 @@ def evaluate(
     Returns:
       ``{"params": count, name: value, "name.extra": value, "name.seconds": s}`` for each scorer.
     """
-    network: nn.Module | None = None
-    figures: Figures = {"params": float(space.num_params(arch, **build_options))}
+    return evaluate_many(
+        space, [arch], scorers, batch, seed=seed, build_options=build_options, masked=masked
+    )[0]
+
+
+def evaluate_many(
+    space: SearchSpace,
+    archs: Sequence[Any],
+    scorers: Sequence[Scorer],
+    batch: Batch,
+    *,
+    seed: int,
+    build_options: Mapping[str, Any],
+    masked: MaskedForm[Any] | None = None,
+    pad_to: int = 0,
+) -> list[Figures]:
+    """`evaluate` for each of `archs`. In the `masked` supernet, each mask-invariant scorer
+    scores all of them in one call (`Scorer.score_many`), with the last arch repeated up to
+    `pad_to` archs (so that calls with fewer archs reuse the same compiled program); the other
+    scorers score one built network at a time."""
+    figures: list[Figures] = [
+        {"params": float(space.num_params(arch, **build_options))} for arch in archs
+    ]
+    networks: dict[int, nn.Module] = {}
     key = jax.random.key(seed)
     for scorer in scorers:
-        start = time.perf_counter()
         if masked is not None and getattr(scorer, "mask_invariant", False):
-            score = scorer(masked.module, masked.select(arch), batch, key=key)
+            padded = [*archs, *[archs[-1]] * (pad_to - len(archs))]
+            selects = [masked.select(arch) for arch in padded]
+            scores = _score_many(scorer, masked.module, selects, batch, key)[: len(archs)]
         else:
-            network = space.build(arch, **build_options) if network is None else network
-            score = scorer(network, None, batch, key=key)
-        figures[scorer.name] = float(score.value)
-        figures.update({f"{scorer.name}.{k}": float(v) for k, v in score.extras.items()})
-        figures[f"{scorer.name}.seconds"] = time.perf_counter() - start
+            scores = []
+            for i, arch in enumerate(archs):
+                if i not in networks:
+                    networks[i] = space.build(arch, **build_options)
+                scores.append(scorer(networks[i], None, batch, key=key))
+        for found, score in zip(figures, scores, strict=True):
+            found[scorer.name] = float(score.value)
+            found.update({f"{scorer.name}.{k}": float(v) for k, v in score.extras.items()})
     return figures
+
+
+def _score_many(
+    scorer: Scorer,
+    module: nn.Module,
+    variables: Sequence[Any],
+    batch: Batch,
+    key: jax.Array,
+) -> list[Score]:
+    """``scorer.score_many`` where the scorer has it (every `BaseScorer`), else one call each."""
+    many = getattr(scorer, "score_many", None)
+    if many is None:
+        return [scorer(module, v, batch, key=key) for v in variables]
+    return list(many(module, variables, batch, key=key))
 
 
 def failure(figures: Figures, scorers: Sequence[Scorer]) -> str | None:
@@ -460,27 +499,43 @@ def rank(
     build_options: Mapping[str, Any] | None = None,
     show_progress: bool = True,
     supernet: bool = True,
+    archs_per_call: int = 8,
 ) -> list[dict[str, Any]]:
     """Scores each architecture (arch objects or strings) and returns rows, best first.
 
     Rows are sorted by the first scorer in its direction; non-finite scores go last. Archs with
     the same canonical form are scored once. With `supernet`, archs are scored in the space's
-    masked supernet where it has one, by the scorers that allow it (see `evaluate`).
+    masked supernet where it has one, by the scorers that allow it (see `evaluate_many`):
+    `archs_per_call` at a time in one compiled call (the last call padded, so that one program
+    serves them all).
     """
+    if archs_per_call < 1:
+        raise StudyError(f"archs_per_call must be a positive integer, got {archs_per_call}")
     batch, num_classes = resolve_batch(data, batch_size, seed, class_balanced=class_balanced)
     space = resolve_space(space, batch)
     scorer_list = resolve_scorers(scorers)
     options = {"num_classes": num_classes, **(build_options or {})}
     masked = masked_form(space, options, supernet=supernet)
-    rows, seen = [], {}
-    for arch in tqdm(list(archs), desc="architectures", disable=not show_progress):
-        arch = space.from_str(arch) if isinstance(arch, str) else arch
+    per_call = archs_per_call
+    given = [space.from_str(a) if isinstance(a, str) else a for a in archs]
+    unique: dict[str, Any] = {}
+    for arch in given:
+        unique.setdefault(space.to_str(space.canonical(arch)), arch)
+    todo = list(unique.values())
+    scored: dict[str, Figures] = {}
+    with tqdm(total=len(todo), desc="architectures", disable=not show_progress) as bar:
+        for start in range(0, len(todo), per_call):
+            chunk = todo[start : start + per_call]
+            figures = evaluate_many(
+                space, chunk, scorer_list, batch, seed=seed, build_options=options,
+                masked=masked, pad_to=per_call,
+            )  # fmt: skip
+            scored.update(zip(list(unique)[start : start + per_call], figures, strict=True))
+            bar.update(len(chunk))
+    rows = []
+    for arch in given:
         canonical = space.to_str(space.canonical(arch))
-        if canonical not in seen:
-            seen[canonical] = evaluate(
-                space, arch, scorer_list, batch, seed=seed, build_options=options, masked=masked
-            )
-        rows.append({ARCH: space.to_str(arch), CANONICAL: canonical, **seen[canonical]})
+        rows.append({ARCH: space.to_str(arch), CANONICAL: canonical, **scored[canonical]})
     first = scorer_list[0]
     sign = 1.0 if first.direction == "minimize" else -1.0
     return sorted(

@@ -2,7 +2,8 @@
 
 Every scorer takes a Flax linen module (called as ``module.apply(variables, x, train=...)``), its
 variables or None (initialise from ``key``) and a batch ``(x, y)``, and returns a `Score`. Build
-them by name with `get`; list the names with `names`.
+them by name with `get`; list the names with `names`. `rank_sum` combines several scores of a
+population of architectures by rank (TE-NAS's combination).
 """
 
 from .base import BaseScorer as BaseScorer
@@ -12,6 +13,8 @@ from .base import Scorer as Scorer
 from .base import ScorerError as ScorerError
 from .baselines import Flops as Flops
 from .baselines import Params as Params
+from .combined import average_ranks as average_ranks
+from .combined import rank_sum as rank_sum
 from .linear_regions import LinearRegions as LinearRegions
 from .naswot import NASWOT as NASWOT
 from .ntk import NTKCond as NTKCond
@@ -46,9 +49,11 @@ __all__ = [
     "ScorerError",
     "Snip",
     "Synflow",
+    "average_ranks",
     "get",
     "names",
     "ntk_cond",
+    "rank_sum",
     "register",
     "score_table",
 ]

@@ -6,7 +6,7 @@ import abc
 import dataclasses
 import math
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import flax.linen as nn
@@ -143,12 +143,44 @@ class BaseScorer(abc.ABC):
         *,
         key: jax.Array,
     ) -> Score:
+        return self.score_many(module, [variables], batch, key=key)[0]
+
+    def score_many(
+        self,
+        module: nn.Module,
+        variables: Sequence[Variables | None],
+        batch: Batch,
+        *,
+        key: jax.Array,
+    ) -> list[Score]:
+        """Scores of `module` with each entry of `variables` (e.g. the op masks of many
+        architectures in one masked supernet), all on `batch` and from `key`.
+
+        Scorers that can (the NTK scorers) compute them in one compiled call; the others score
+        one entry at a time. Each score's ``seconds`` is its share of the call.
+        """
         x, y = check_batch(batch, self.batch_size)
         start = time.perf_counter()
-        value, extras = self._score(module, variables, x, y, key)
-        seconds = time.perf_counter() - start
-        value = worst(self.direction) if math.isnan(value) else float(value)
-        return Score(value, {**extras, "seconds": seconds})
+        results = self._score_many(module, variables, x, y, key)
+        seconds = (time.perf_counter() - start) / max(len(results), 1)
+        return [
+            Score(
+                worst(self.direction) if math.isnan(value) else float(value),
+                {**extras, "seconds": seconds},
+            )
+            for value, extras in results
+        ]
+
+    def _score_many(
+        self,
+        module: nn.Module,
+        variables: Sequence[Variables | None],
+        x: jax.Array,
+        y: np.ndarray,
+        key: jax.Array,
+    ) -> list[tuple[float, dict[str, float]]]:
+        """``(value, extras)`` for each entry of `variables`; one at a time unless overridden."""
+        return [self._score(module, v, x, y, key) for v in variables]
 
     @abc.abstractmethod
     def _score(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal, get_args
 
 import flax.linen as nn
@@ -54,11 +54,41 @@ _AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
 
 @dataclasses.dataclass(frozen=True)
 class _Compiled:
-    """The compiled pieces for one module and kernel definition."""
+    """The compiled pieces for one module and kernel definition.
+
+    Attributes:
+      kernel_fn: the engine's kernel function of ``(split params, x)``.
+      kernels: ``(stacked variables (M, ...), x, chunk) -> (M, N, N)``, vmapped `chunk` at a
+        time (0: all at once).
+      leaves: the differentiated parameters' leaf names (None: all).
+      parallel: memo of `_fits_in_parallel`.
+    """
 
     kernel_fn: ntk_nas.NTKFunction
     kernels: Callable[..., jax.Array]
+    leaves: frozenset[str] | None
     parallel: dict[tuple[Any, ...], bool]
+
+    def run(self, stacked: Variables, x: jax.Array) -> jax.Array:
+        """`kernels` of `stacked`: all at once where they fit in memory, else one at a time."""
+        count = len(jax.tree.leaves(stacked)[0])
+        fits = count == 1 or self._fits_in_parallel(stacked, x, count)
+        return self.kernels(stacked, x, chunk=count if fits else 1)
+
+    def _fits_in_parallel(self, stacked: Variables, x: jax.Array, count: int) -> bool:
+        """Whether `count` kernels fit in memory at once: the engine's plan for ``count * N``
+        samples (more memory than `count` kernels of ``N``) needs no tiling."""
+        key = (x.shape, x.dtype, count)
+        if key not in self.parallel:
+            split = split_params(jax.tree.map(lambda a: a[0], stacked), self.leaves)
+            samples = jnp.zeros((count * x.shape[0], *x.shape[1:]), x.dtype)
+            try:
+                plan = self.kernel_fn.plan(split, samples)
+            except ntk_nas.NTKInputError:  # a batch-coupled kernel over the memory budget
+                self.parallel[key] = False
+            else:
+                self.parallel[key] = plan.block >= samples.shape[0]
+        return self.parallel[key]
 
 
 @per_module_cache
@@ -89,25 +119,9 @@ def _compile(
     return _Compiled(
         kernel_fn=kernel_fn,
         kernels=jax.jit(kernels, static_argnames="chunk"),
+        leaves=leaves,
         parallel={},
     )
-
-
-def _fits_in_parallel(
-    compiled: _Compiled, split: dict[str, Any], x: jax.Array, repeats: int
-) -> bool:
-    """Whether `repeats` kernels fit in memory at once: the engine's plan for ``repeats * N``
-    samples (more memory than `repeats` kernels of ``N``) needs no tiling."""
-    key = (x.shape, x.dtype, repeats)
-    if key not in compiled.parallel:
-        stacked = jnp.zeros((repeats * x.shape[0], *x.shape[1:]), x.dtype)
-        try:
-            plan = compiled.kernel_fn.plan(split, stacked)
-        except ntk_nas.NTKInputError:  # a batch-coupled kernel over the memory budget
-            compiled.parallel[key] = False
-        else:
-            compiled.parallel[key] = plan.block >= stacked.shape[0]
-    return compiled.parallel[key]
 
 
 def ntk_kernels(
@@ -147,18 +161,51 @@ def ntk_kernels(
     Raises:
       ScorerError: if the engine rejects the model or the batch.
     """
+    return ntk_kernels_many(
+        module,
+        [variables],
+        x,
+        key,
+        output=output,
+        bn=bn,
+        leaves=leaves,
+        repeats=repeats,
+        implementation=implementation,
+    )[0]
+
+
+def ntk_kernels_many(
+    module: nn.Module,
+    variables: Sequence[Variables | None],
+    x: jax.Array,
+    key: jax.Array,
+    *,
+    output: Output = "sum_logits",
+    bn: BNMode = "train",
+    leaves: frozenset[str] | None = None,
+    repeats: int = 1,
+    implementation: str = "auto",
+) -> np.ndarray:
+    """`ntk_kernels` for each entry of `variables` (e.g. many op masks of one masked supernet),
+    all in one compiled call: vmapped where the engine's memory plan allows it, else looped in
+    the compiled program.
+
+    All entries must have the same structure (the same module and collections). Every entry
+    without parameters is initialised from the same keys, so masks of one supernet share them.
+
+    Returns:
+      ``(M, R, N, N)`` kernels for M entries (see `ntk_kernels` for R).
+    """
     compiled = _compile(module, output, bn == "train", leaves, implementation)
     try:
-        count = repeats if needs_init(variables) else 1
-        inits = [init_variables(module, variables, x, k) for k in jax.random.split(key, count)]
+        count = repeats if needs_init(variables[0]) else 1
+        keys = jax.random.split(key, count)
+        inits = [init_variables(module, v, x, k) for v in variables for k in keys]
         if bn == "decoupled":
             inits = [with_batch_statistics(module, v, x) for v in inits]
         stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *inits)
-        parallel = count > 1 and _fits_in_parallel(
-            compiled, split_params(inits[0], leaves), x, count
-        )
-        chunk = count if parallel else 1
-        return np.asarray(compiled.kernels(stacked, x, chunk))
+        found = compiled.run(stacked, x)
+        return np.asarray(found).reshape(len(variables), count, *found.shape[1:])
     except ntk_nas.NTKInputError as error:
         raise ScorerError(f"the NTK engine rejected the model or batch: {error}") from error
 
@@ -236,7 +283,17 @@ class _NTKScorer(BatchNormScorer):
         y: np.ndarray,
         key: jax.Array,
     ) -> tuple[float, dict[str, float]]:
-        kernels = ntk_kernels(
+        return self._score_many(module, [variables], x, y, key)[0]
+
+    def _score_many(
+        self,
+        module: nn.Module,
+        variables: Sequence[Variables | None],
+        x: jax.Array,
+        y: np.ndarray,
+        key: jax.Array,
+    ) -> list[tuple[float, dict[str, float]]]:
+        kernels = ntk_kernels_many(
             module,
             variables,
             x,
@@ -247,6 +304,10 @@ class _NTKScorer(BatchNormScorer):
             repeats=self.repeats,
             implementation=self.implementation,
         )
+        return [self._aggregate(k) for k in kernels]
+
+    def _aggregate(self, kernels: np.ndarray) -> tuple[float, dict[str, float]]:
+        """``(value, extras)`` from one architecture's kernels ``(R, N, N)``."""
         summaries = [self._summary(k) for k in kernels]
         combine = _AGGREGATES[self.aggregate]
         aggregated = {

@@ -155,7 +155,9 @@ def _op(op: str, features: int, x: jax.Array, train: bool) -> jax.Array:
     """Applies ``op`` to ``(B, H, W, features)``; called inside a compact method, whose submodule
     named ``op`` holds the op's parameters, if any."""
     if op == "none":
-        return jnp.zeros_like(x)
+        # Zeros computed from x, not a constant: XLA spends seconds constant-folding a pooling
+        # of a constant array (a pooled node all of whose inputs are "none").
+        return x * 0
     if op == "skip_connect":
         return x
     if op == "avg_pool_3x3":

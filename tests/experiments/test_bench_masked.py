@@ -1,4 +1,4 @@
-"""experiments/bench_masked.py on a tiny setting: both paths agree, the masked one compiles once."""
+"""experiments/bench_masked.py on a tiny setting: the paths agree, the masked ones compile once."""
 
 from __future__ import annotations
 
@@ -11,9 +11,16 @@ from experiments import bench_masked
 
 @pytest.mark.slow  # tests/ntk_nas/test_study.py checks the same through ntk_nas.rank
 def test_masked_path_compiles_nothing_per_arch_and_agrees(capsys: pytest.CaptureFixture[str]):
-    bench_masked.main(["--archs", "1", "--batch-size", "4", "--build", "C=4,N=1", "--bn", "eval"])
-    machine, standalone, masked, summary = map(json.loads, capsys.readouterr().out.splitlines())
+    bench_masked.main(
+        ["--archs", "3", "--batch-size", "4", "--build", "C=4,N=1", "--bn", "eval",
+         "--archs-per-call", "2"]
+    )  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    machine, standalone, masked, batched, summary = map(json.loads, lines)
     assert "jax" in machine
-    assert (standalone["path"], masked["path"]) == ("standalone", "masked")
-    assert standalone["compilations"] >= 1 and masked["compilations"] == 0
-    assert summary["same_finite_cells"] and summary["max_abs_diff_log10_ntk_cond"] < 1e-3
+    assert [r["path"] for r in (standalone, masked, batched)] == list(bench_masked.PATHS)
+    assert standalone["compilations"] >= 1
+    assert masked["compilations"] == 0 and batched["compilations"] == 0
+    for path in bench_masked.PATHS[1:]:
+        assert summary[f"same_finite_cells_{path}"]
+        assert summary[f"max_abs_diff_log10_ntk_cond_{path}"] < 1e-3

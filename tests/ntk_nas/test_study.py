@@ -172,6 +172,29 @@ def test_rank_in_the_masked_supernet_matches_each_network_with_one_compilation()
         assert masked[arch]["ntk_cond"] == pytest.approx(row["ntk_cond"], rel=1e-3)
 
 
+def test_rank_scores_several_archs_per_call_alike():
+    def ranked(**options):
+        rows = plugin.rank(
+            "nb201",
+            [*MASKED_ARCHS, MASKED_ARCHS[0]],
+            ["ntk_cond:repeats=1", "params"],
+            _batch(6),
+            build_options=BUILD,
+            show_progress=False,
+            **options,
+        )
+        return {row["arch"]: row for row in rows}
+
+    one = ranked(archs_per_call=1)
+    for per_call in (2, 3):
+        many = ranked(archs_per_call=per_call)
+        assert many.keys() == one.keys()
+        for arch, row in one.items():
+            assert many[arch]["ntk_cond"] == pytest.approx(row["ntk_cond"], rel=1e-4)
+    with pytest.raises(plugin.StudyError, match="archs_per_call must be a positive integer, got 0"):
+        ranked(archs_per_call=0)
+
+
 def test_only_mask_invariant_scorers_score_in_the_supernet():
     space = search_spaces.get("nb201", input_shape=(8, 8, 3))
     masked = plugin.masked_form(space, BUILD)

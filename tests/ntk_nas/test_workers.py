@@ -113,9 +113,11 @@ def test_two_journal_workers_share_one_study(tmp_path):
 
 
 def test_server_needed_for_postgres_is_named_when_missing(monkeypatch):
-    from tests.ntk_nas import postgres
+    from experiments import postgres
 
     monkeypatch.setattr(postgres, "_binaries", lambda: None)
     hint = "install the Debian package postgresql"
-    with pytest.raises(pytest.skip.Exception, match=hint), postgres.postgres_server():
+    with pytest.raises(postgres.PostgresUnavailable, match=hint), postgres.postgres_server():
+        pass
+    with pytest.raises(pytest.skip.Exception, match=hint), postgres_server():
         pass

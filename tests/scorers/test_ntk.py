@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from scorers import NTKEigSpectrum, NTKTrace, ScorerError, get, ntk_cond
-from scorers.ntk import TENAS_LEAVES, condition_number, ntk_kernels
+from scorers.ntk import TENAS_LEAVES, condition_number, ntk_kernels, ntk_kernels_many
 from tests.scorers.models import MLP, Scaled, batch, condition, init, reference_ntk
 
 KEY = jax.random.key(0)
@@ -113,6 +113,20 @@ def test_repeats_initialise_from_split_keys_and_aggregate() -> None:
     kernels = ntk_kernels(MODEL, None, jnp.asarray(X), KEY, repeats=3)  # vmapped, one call
     assert kernels.shape == (3, len(X), len(X))
     assert not np.allclose(kernels[0], kernels[1])
+
+
+def test_score_many_equals_one_call_per_variables() -> None:
+    variables = [init(MODEL, X, seed) for seed in range(3)]
+    scorer = ntk_cond(bn="decoupled", repeats=1)
+    many = scorer.score_many(MODEL, variables, (X, Y), key=KEY)
+    for one_variables, score in zip(variables, many, strict=True):
+        one = scorer(MODEL, one_variables, (X, Y), key=KEY)
+        np.testing.assert_allclose(score.value, one.value, rtol=1e-4)
+        np.testing.assert_allclose(score.extras["trace"], one.extras["trace"], rtol=1e-5)
+    kernels = ntk_kernels_many(MODEL, [None, None], jnp.asarray(X), KEY, repeats=2)
+    assert kernels.shape == (2, 2, len(X), len(X))  # entries without parameters share the keys
+    np.testing.assert_allclose(kernels[0], kernels[1], rtol=1e-6)
+    assert not np.allclose(kernels[0, 0], kernels[0, 1])
 
 
 def test_batch_size_keeps_the_first_rows() -> None:

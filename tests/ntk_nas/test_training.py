@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from ntk_nas import train as training
+from ntk_nas import training
 
 
 class Tiny(nn.Module):
@@ -103,3 +103,10 @@ def test_train_an_nb201_architecture_on_gaussian_data(tmp_path):
     )
     assert len(result.history) == 1 and 0.0 <= result.held_out_accuracy <= 1.0
     assert (tmp_path / "history.json").exists() and (tmp_path / "checkpoint.msgpack").exists()
+
+
+def test_ntk_nas_train_is_the_function_even_once_the_cli_is_imported():
+    import ntk_nas
+    import ntk_nas.cli  # imports the training module
+
+    assert ntk_nas.train is training.train and ntk_nas.TrainConfig is training.TrainConfig
