@@ -8,8 +8,9 @@ space's masked supernet, whose compiled scorer serves them all; ``masked_batched
 `--archs-per-call` cells per call of that scorer. One extra call is made first on
 each path and not counted, so one-off costs (JAX's backend, the supernet's compilation, eager
 initialiser primitives) stay out of the rates. Prints one JSON line per path and mode (rate,
-seconds, XLA compilations and their seconds), then one line per mode with the speed-up and the
-largest difference between the two paths' ``log10(ntk_cond)``. The first line names the machine.
+seconds, XLA compilations and their seconds), then one line per mode with each path's speed-up
+over the first of ``--paths`` and the largest difference of their ``log10(ntk_cond)``. The first
+line names the machine.
 
     python experiments/bench_masked.py --quick      # 20 cells, C=8, N=1, batch 16: minutes on a CPU
     python experiments/bench_masked.py              # 200 cells, the benchmark's C=16, N=5, batch 64
@@ -55,17 +56,16 @@ def score_path(
     masked: bool,
     per_call: int = 1,
 ) -> tuple[dict[str, Any], list[float]]:
-    """Scores ``archs[0]`` (warm-up, not counted) then the rest, `per_call` at a time (the last
-    call padded); returns the figures and scores."""
+    """Scores ``archs[0]`` (warm-up, not counted) then the rest, `per_call` at a time; returns
+    the figures and scores."""
     form = study.masked_form(space, build_options, supernet=masked)
     if masked and form is None:
         raise SystemExit(f"space {space.name!r} has no masked supernet")
 
     def score(chunk: Sequence[Any]) -> list[float]:
         figures = study.evaluate_many(
-            space, chunk, [scorer], batch, seed=0, build_options=build_options, masked=form,
-            pad_to=per_call,
-        )  # fmt: skip
+            space, chunk, [scorer], batch, seed=0, build_options=build_options, masked=form
+        )
         return [f[scorer.name] for f in figures]
 
     score(archs[:1])
@@ -104,6 +104,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--archs-per-call", type=int, default=8, help="cells per call on the masked_batched path"
     )
+    parser.add_argument(
+        "--paths", nargs="+", default=list(PATHS), choices=PATHS, help="the paths to measure"
+    )
     parser.add_argument("--seed", type=int, default=0, help="draws the cells and the batch")
     parser.add_argument("--quick", action="store_true", help="20 cells, C=8, N=1, batch 16")
     args = parser.parse_args(argv)
@@ -129,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for bn in args.bn:
         scorer = scorers.get("ntk_cond", bn=bn, repeats=args.repeats)
         rates, values = {}, {}
-        for path in PATHS:
+        for path in args.paths:
             figures, values[path] = score_path(
                 space, archs, scorer, (x, y), build_options,
                 masked=path != "standalone",
@@ -138,16 +141,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             rates[path] = figures["archs_per_s"]
             row = {"path": path, "bn": bn, "archs": args.archs, "batch_size": args.batch_size}
             print(json.dumps({**row, **build_options, **figures}), flush=True)
-        logs = {path: _log10(values[path]) for path in PATHS}
-        standalone = logs["standalone"]
+        logs = {path: _log10(values[path]) for path in args.paths}
+        base, *others = args.paths
         summary: dict[str, Any] = {"bn": bn}
-        for path in PATHS[1:]:
-            summary[f"speedup_{path}_over_standalone"] = round(rates[path] / rates["standalone"], 2)
+        for path in others:
+            summary[f"speedup_{path}_over_{base}"] = round(rates[path] / rates[base], 2)
             summary[f"max_abs_diff_log10_ntk_cond_{path}"] = float(
-                np.nanmax(np.abs(logs[path] - standalone))
+                np.nanmax(np.abs(logs[path] - logs[base]))
             )
             summary[f"same_finite_cells_{path}"] = bool(
-                np.array_equal(np.isnan(logs[path]), np.isnan(standalone))
+                np.array_equal(np.isnan(logs[path]), np.isnan(logs[base]))
             )
         print(json.dumps(summary), flush=True)
 

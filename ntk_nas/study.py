@@ -133,12 +133,10 @@ def evaluate_many(
     seed: int,
     build_options: Mapping[str, Any],
     masked: MaskedForm[Any] | None = None,
-    pad_to: int = 0,
 ) -> list[Figures]:
     """`evaluate` for each of `archs`. In the `masked` supernet, each mask-invariant scorer
-    scores all of them in one call (`Scorer.score_many`), with the last arch repeated up to
-    `pad_to` archs (so that calls with fewer archs reuse the same compiled program); the other
-    scorers score one built network at a time."""
+    scores all of them in one call (`Scorer.score_many`); the other scorers score one built
+    network at a time."""
     figures: list[Figures] = [
         {"params": float(space.num_params(arch, **build_options))} for arch in archs
     ]
@@ -146,9 +144,8 @@ def evaluate_many(
     key = jax.random.key(seed)
     for scorer in scorers:
         if masked is not None and getattr(scorer, "mask_invariant", False):
-            padded = [*archs, *[archs[-1]] * (pad_to - len(archs))]
-            selects = [masked.select(arch) for arch in padded]
-            scores = _score_many(scorer, masked.module, selects, batch, key)[: len(archs)]
+            selects = [masked.select(arch) for arch in archs]
+            scores = _score_many(scorer, masked.module, selects, batch, key)
         else:
             scores = []
             for i, arch in enumerate(archs):
@@ -506,8 +503,7 @@ def rank(
     Rows are sorted by the first scorer in its direction; non-finite scores go last. Archs with
     the same canonical form are scored once. With `supernet`, archs are scored in the space's
     masked supernet where it has one, by the scorers that allow it (see `evaluate_many`):
-    `archs_per_call` at a time in one compiled call (the last call padded, so that one program
-    serves them all).
+    `archs_per_call` at a time (`Scorer.score_many`: vmapped on an accelerator).
     """
     if archs_per_call < 1:
         raise StudyError(f"archs_per_call must be a positive integer, got {archs_per_call}")
@@ -516,7 +512,6 @@ def rank(
     scorer_list = resolve_scorers(scorers)
     options = {"num_classes": num_classes, **(build_options or {})}
     masked = masked_form(space, options, supernet=supernet)
-    per_call = archs_per_call
     given = [space.from_str(a) if isinstance(a, str) else a for a in archs]
     unique: dict[str, Any] = {}
     for arch in given:
@@ -524,13 +519,12 @@ def rank(
     todo = list(unique.values())
     scored: dict[str, Figures] = {}
     with tqdm(total=len(todo), desc="architectures", disable=not show_progress) as bar:
-        for start in range(0, len(todo), per_call):
-            chunk = todo[start : start + per_call]
+        for start in range(0, len(todo), archs_per_call):
+            chunk = todo[start : start + archs_per_call]
             figures = evaluate_many(
-                space, chunk, scorer_list, batch, seed=seed, build_options=options,
-                masked=masked, pad_to=per_call,
-            )  # fmt: skip
-            scored.update(zip(list(unique)[start : start + per_call], figures, strict=True))
+                space, chunk, scorer_list, batch, seed=seed, build_options=options, masked=masked
+            )
+            scored.update(zip(list(unique)[start : start + archs_per_call], figures, strict=True))
             bar.update(len(chunk))
     rows = []
     for arch in given:

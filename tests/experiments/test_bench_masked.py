@@ -22,5 +22,6 @@ def test_masked_path_compiles_nothing_per_arch_and_agrees(capsys: pytest.Capture
     assert standalone["compilations"] >= 1
     assert masked["compilations"] == 0 and batched["compilations"] == 0
     for path in bench_masked.PATHS[1:]:
+        assert summary[f"speedup_{path}_over_standalone"] > 0
         assert summary[f"same_finite_cells_{path}"]
         assert summary[f"max_abs_diff_log10_ntk_cond_{path}"] < 1e-3

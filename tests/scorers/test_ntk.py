@@ -110,7 +110,7 @@ def test_repeats_initialise_from_split_keys_and_aggregate() -> None:
     mean = ntk_cond(repeats=3, aggregate="mean")(MODEL, None, (X, Y), key=KEY)
     np.testing.assert_allclose(median.value, np.median(per_init), rtol=1e-4)
     np.testing.assert_allclose(mean.value, np.mean(per_init), rtol=1e-4)
-    kernels = ntk_kernels(MODEL, None, jnp.asarray(X), KEY, repeats=3)  # vmapped, one call
+    kernels = ntk_kernels(MODEL, None, jnp.asarray(X), KEY, repeats=3)  # one call
     assert kernels.shape == (3, len(X), len(X))
     assert not np.allclose(kernels[0], kernels[1])
 
@@ -127,6 +127,15 @@ def test_score_many_equals_one_call_per_variables() -> None:
     assert kernels.shape == (2, 2, len(X), len(X))  # entries without parameters share the keys
     np.testing.assert_allclose(kernels[0], kernels[1], rtol=1e-6)
     assert not np.allclose(kernels[0, 0], kernels[0, 1])
+
+
+def test_kernels_vmapped_as_on_an_accelerator_equal_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    looped = ntk_kernels(MODEL, None, jnp.asarray(X), KEY, repeats=3)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    vmapped = ntk_kernels(MODEL, None, jnp.asarray(X), KEY, repeats=3)
+    np.testing.assert_allclose(vmapped, looped, rtol=1e-5, atol=1e-6 * abs(looped).max())
 
 
 def test_batch_size_keeps_the_first_rows() -> None:
