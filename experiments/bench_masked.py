@@ -5,7 +5,8 @@ BatchNorm mode (``eval``: running statistics; ``decoupled``: batch statistics he
 ``train``: batch statistics differentiated through, which couples the samples):
 ``standalone`` builds, traces and compiles each network; ``masked`` selects each cell in the
 space's masked supernet, whose compiled scorer serves them all; ``masked_batched`` scores
-`--archs-per-call` cells per call of that scorer. One extra call is made first on
+`--archs-per-call` cells per call of that scorer; ``masked_devices`` also spreads each call's
+cells over every local device (one per device at a time). One extra call is made first on
 each path and not counted, so one-off costs (JAX's backend, the supernet's compilation, eager
 initialiser primitives) stay out of the rates. Prints one JSON line per path and mode (rate,
 seconds, XLA compilations and their seconds), then one line per mode with each path's speed-up
@@ -43,7 +44,7 @@ import search_spaces
 from ntk_nas import study
 from ntk_nas.data import load_dataset, sample_batch
 
-PATHS = ("standalone", "masked", "masked_batched")
+PATHS = ("standalone", "masked", "masked_batched", "masked_devices")
 
 
 def score_path(
@@ -55,20 +56,28 @@ def score_path(
     *,
     masked: bool,
     per_call: int = 1,
+    devices: Sequence[jax.Device] | None = None,
 ) -> tuple[dict[str, Any], list[float]]:
-    """Scores ``archs[0]`` (warm-up, not counted) then the rest, `per_call` at a time; returns
-    the figures and scores."""
+    """Scores the first `per_call` archs (warm-up, not counted) then all but the first,
+    `per_call` at a time (spread over `devices` when given); returns the figures and scores."""
     form = study.masked_form(space, build_options, supernet=masked)
     if masked and form is None:
         raise SystemExit(f"space {space.name!r} has no masked supernet")
 
     def score(chunk: Sequence[Any]) -> list[float]:
         figures = study.evaluate_many(
-            space, chunk, [scorer], batch, seed=0, build_options=build_options, masked=form
+            space,
+            chunk,
+            [scorer],
+            batch,
+            seed=0,
+            build_options=build_options,
+            masked=form,
+            devices=devices,
         )
         return [f[scorer.name] for f in figures]
 
-    score(archs[:1])
+    score(archs[:per_call])
     with ntk_nas.count_compilations() as compiled:
         start = time.perf_counter()
         values = [v for i in range(1, len(archs), per_call) for v in score(archs[i : i + per_call])]
@@ -136,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             figures, values[path] = score_path(
                 space, archs, scorer, (x, y), build_options,
                 masked=path != "standalone",
-                per_call=args.archs_per_call if path == "masked_batched" else 1,
+                per_call=1 if path in ("standalone", "masked") else args.archs_per_call,
+                devices=jax.local_devices() if path == "masked_devices" else None,
             )  # fmt: skip
             rates[path] = figures["archs_per_s"]
             row = {"path": path, "bn": bn, "archs": args.archs, "batch_size": args.batch_size}

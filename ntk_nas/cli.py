@@ -106,6 +106,12 @@ def make_parser() -> argparse.ArgumentParser:
     _common(rank)
     rank.add_argument("--archs", type=Path, required=True, help="file with one arch per line")
     rank.add_argument("--out", type=Path, default=None, help="CSV file for the ranked rows")
+    rank.add_argument(
+        "--all-devices",
+        action="store_true",
+        help="spread the architectures over every local device, one per device at a time "
+        "(masked supernet only)",
+    )
 
     score = commands.add_parser("score", help="every figure of one architecture")
     _common(score)
@@ -257,6 +263,7 @@ def run_rank(args: argparse.Namespace) -> int:
         class_balanced=args.class_balanced,
         build_options=parse_build_options(args.build),
         supernet=not args.standalone,
+        devices="local" if args.all_devices else None,
     )
     if args.out is not None:
         results.write_csv(rows, args.out)

@@ -13,7 +13,7 @@ import math
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax
@@ -133,10 +133,11 @@ def evaluate_many(
     seed: int,
     build_options: Mapping[str, Any],
     masked: MaskedForm[Any] | None = None,
+    devices: Sequence[jax.Device] | None = None,
 ) -> list[Figures]:
     """`evaluate` for each of `archs`. In the `masked` supernet, each mask-invariant scorer
-    scores all of them in one call (`Scorer.score_many`); the other scorers score one built
-    network at a time."""
+    scores all of them in one call (`Scorer.score_many`, spread over `devices` when given); the
+    other scorers score one built network at a time."""
     figures: list[Figures] = [
         {"params": float(space.num_params(arch, **build_options))} for arch in archs
     ]
@@ -145,7 +146,7 @@ def evaluate_many(
     for scorer in scorers:
         if masked is not None and getattr(scorer, "mask_invariant", False):
             selects = [masked.select(arch) for arch in archs]
-            scores = _score_many(scorer, masked.module, selects, batch, key)
+            scores = _score_many(scorer, masked.module, selects, batch, key, devices)
         else:
             scores = []
             for i, arch in enumerate(archs):
@@ -164,12 +165,30 @@ def _score_many(
     variables: Sequence[Any],
     batch: Batch,
     key: jax.Array,
+    devices: Sequence[jax.Device] | None,
 ) -> list[Score]:
-    """``scorer.score_many`` where the scorer has it (every `BaseScorer`), else one call each."""
+    """``scorer.score_many`` where the scorer has it (every `BaseScorer`; `devices` is passed
+    when given), else one call each."""
     many = getattr(scorer, "score_many", None)
     if many is None:
         return [scorer(module, v, batch, key=key) for v in variables]
-    return list(many(module, variables, batch, key=key))
+    if devices is None:
+        return list(many(module, variables, batch, key=key))
+    return list(many(module, variables, batch, key=key, devices=devices))
+
+
+def resolve_devices(
+    devices: Sequence[jax.Device] | Literal["local"] | None,
+) -> list[jax.Device] | None:
+    """The devices to spread architectures over: ``"local"`` (every local device), a list, or
+    None (the default device only)."""
+    if devices is None:
+        return None
+    if devices == "local":
+        return jax.local_devices()
+    if isinstance(devices, str) or not all(isinstance(d, jax.Device) for d in devices):
+        raise StudyError(f"devices must be 'local', a list of jax devices or None, got {devices!r}")
+    return list(devices)
 
 
 def failure(figures: Figures, scorers: Sequence[Scorer]) -> str | None:
@@ -497,16 +516,20 @@ def rank(
     show_progress: bool = True,
     supernet: bool = True,
     archs_per_call: int = 8,
+    devices: Sequence[jax.Device] | Literal["local"] | None = None,
 ) -> list[dict[str, Any]]:
     """Scores each architecture (arch objects or strings) and returns rows, best first.
 
     Rows are sorted by the first scorer in its direction; non-finite scores go last. Archs with
     the same canonical form are scored once. With `supernet`, archs are scored in the space's
     masked supernet where it has one, by the scorers that allow it (see `evaluate_many`):
-    `archs_per_call` at a time (`Scorer.score_many`: vmapped on an accelerator).
+    `archs_per_call` at a time (`Scorer.score_many`: vmapped on an accelerator), spread over
+    `devices` (``"local"``: every local device), one architecture per device at a time, when
+    several are given (with at least that many `archs_per_call`).
     """
     if archs_per_call < 1:
         raise StudyError(f"archs_per_call must be a positive integer, got {archs_per_call}")
+    spread = resolve_devices(devices)
     batch, num_classes = resolve_batch(data, batch_size, seed, class_balanced=class_balanced)
     space = resolve_space(space, batch)
     scorer_list = resolve_scorers(scorers)
@@ -522,7 +545,14 @@ def rank(
         for start in range(0, len(todo), archs_per_call):
             chunk = todo[start : start + archs_per_call]
             figures = evaluate_many(
-                space, chunk, scorer_list, batch, seed=seed, build_options=options, masked=masked
+                space,
+                chunk,
+                scorer_list,
+                batch,
+                seed=seed,
+                build_options=options,
+                masked=masked,
+                devices=spread,
             )
             scored.update(zip(list(unique)[start : start + archs_per_call], figures, strict=True))
             bar.update(len(chunk))

@@ -152,16 +152,18 @@ class BaseScorer(abc.ABC):
         batch: Batch,
         *,
         key: jax.Array,
+        devices: Sequence[jax.Device] | None = None,
     ) -> list[Score]:
         """Scores of `module` with each entry of `variables` (e.g. the op masks of many
         architectures in one masked supernet), all on `batch` and from `key`.
 
-        Scorers that can (the NTK scorers) compute them in one compiled call; the others score
-        one entry at a time. Each score's ``seconds`` is its share of the call.
+        Scorers that can (the NTK scorers) compute them in one compiled call, spread over
+        `devices` (one entry per device at a time) when given; the others score one entry at a
+        time on the default device. Each score's ``seconds`` is its share of the call.
         """
         x, y = check_batch(batch, self.batch_size)
         start = time.perf_counter()
-        results = self._score_many(module, variables, x, y, key)
+        results = self._score_many(module, variables, x, y, key, devices)
         seconds = (time.perf_counter() - start) / max(len(results), 1)
         return [
             Score(
@@ -178,8 +180,10 @@ class BaseScorer(abc.ABC):
         x: jax.Array,
         y: np.ndarray,
         key: jax.Array,
+        devices: Sequence[jax.Device] | None,
     ) -> list[tuple[float, dict[str, float]]]:
-        """``(value, extras)`` for each entry of `variables`; one at a time unless overridden."""
+        """``(value, extras)`` for each entry of `variables`; one at a time on the default
+        device unless overridden (`devices` is for scorers that can spread the entries)."""
         return [self._score(module, v, x, y, key) for v in variables]
 
     @abc.abstractmethod

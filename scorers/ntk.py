@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal, get_args
@@ -19,6 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import ntk_nas
 from scorers._model import (
@@ -60,34 +62,68 @@ class _Compiled:
     Attributes:
       kernel_fn: the engine's kernel function of ``(split params, x)``.
       kernels: ``(stacked variables (M, ...), x, chunk) -> (M, N, N)``, vmapped `chunk` at a
-        time (0: all at once).
+        time (None: one at a time, without vmap).
       leaves: the differentiated parameters' leaf names (None: all).
       parallel: memo of `_fits_in_parallel`.
+      spread: memo of `_spread`, per tuple of devices.
     """
 
     kernel_fn: ntk_nas.NTKFunction
     kernels: Callable[..., jax.Array]
     leaves: frozenset[str] | None
     parallel: dict[tuple[Any, ...], bool]
+    spread: dict[tuple[jax.Device, ...], Callable[[Variables, jax.Array], jax.Array]]
 
-    def run(self, inits: Sequence[Variables], x: jax.Array) -> np.ndarray:
+    def run(
+        self,
+        inits: Sequence[Variables],
+        x: jax.Array,
+        devices: Sequence[jax.Device] | None = None,
+    ) -> np.ndarray:
         """The kernels ``(len(inits), N, N)`` of `inits` (variables of one structure).
 
-        On an accelerator they are vmapped in one call where they fit in memory at once, padded
-        to a power of two so that few programs serve every count. Otherwise (and always on
-        CPU) one compiled program runs them one at a time: vmapping over parameters turns each
-        convolution into a grouped one, measured 2x slower per kernel on CPU (8 NB201 masks,
-        C=8, batch 16).
+        With several `devices`, each computes one kernel at a time of its share (`_across`).
+        Otherwise, on an accelerator they are vmapped in one call where they fit in memory at
+        once, padded to a power of two so that few programs serve every count. Otherwise (and
+        always on CPU) one compiled program runs them one at a time: vmapping over parameters
+        turns each convolution into a grouped one, measured 2x slower per kernel on CPU (8
+        NB201 masks, C=8, batch 16).
         """
         count = len(inits)
+        if devices is not None and len(devices) > 1 and count > 1:
+            return self._across(inits, x, tuple(devices))
         if count > 1 and jax.default_backend() != "cpu":
             size = 1 << (count - 1).bit_length()
-            padded = [*inits, *[inits[-1]] * (size - count)]
-            stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *padded)
+            stacked = _stack([*inits, *[inits[-1]] * (size - count)])
             if self._fits_in_parallel(stacked, x, size):
                 return np.asarray(self.kernels(stacked, x, chunk=size))[:count]
-        one = [jax.tree.map(lambda leaf: leaf[None], v) for v in inits]
-        return np.concatenate([np.asarray(self.kernels(v, x, chunk=1)) for v in one])
+        return np.concatenate([np.asarray(self.kernels(_stack([v]), x, chunk=None)) for v in inits])
+
+    def _across(
+        self, inits: Sequence[Variables], x: jax.Array, devices: tuple[jax.Device, ...]
+    ) -> np.ndarray:
+        """`run` with the kernels split across `devices`, each device looping over its share
+        (padded to a power of two per device, so that few programs serve every count). Not
+        vmapped: JAX 0.10 cannot batch a convolution's kernel under an output sharding."""
+        count = len(inits)
+        per_device = 1 << (-(-count // len(devices)) - 1).bit_length()
+        stacked = _stack([*inits, *[inits[-1]] * (per_device * len(devices) - count)])
+        mesh = Mesh(np.array(devices), ("archs",))
+        if devices not in self.spread:
+            self.spread[devices] = jax.jit(
+                jax.shard_map(
+                    functools.partial(self.kernels, chunk=None),
+                    mesh=mesh,
+                    in_specs=(PartitionSpec("archs"), PartitionSpec()),
+                    out_specs=PartitionSpec("archs"),
+                    check_vma=False,
+                )
+            )
+        found = self.spread[devices](
+            jax.device_put(stacked, NamedSharding(mesh, PartitionSpec("archs"))),
+            jax.device_put(x, NamedSharding(mesh, PartitionSpec())),
+        )
+        return np.asarray(found)[:count]
 
     def _fits_in_parallel(self, stacked: Variables, x: jax.Array, count: int) -> bool:
         """Whether `count` kernels fit in memory at once: the engine's plan for ``count * N``
@@ -103,6 +139,11 @@ class _Compiled:
             else:
                 self.parallel[key] = plan.block >= samples.shape[0]
         return self.parallel[key]
+
+
+def _stack(variables: Sequence[Variables]) -> Variables:
+    """Variables of one structure stacked leaf by leaf on a new leading axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *variables)
 
 
 @per_module_cache
@@ -124,7 +165,7 @@ def _compile(
         check_finite=False,
     )
 
-    def kernels(stacked: Variables, x: jax.Array, chunk: int) -> jax.Array:
+    def kernels(stacked: Variables, x: jax.Array, chunk: int | None) -> jax.Array:
         def one(variables: Variables) -> jax.Array:
             return kernel_fn(split_params(variables, leaves), x)
 
@@ -135,6 +176,7 @@ def _compile(
         kernels=jax.jit(kernels, static_argnames="chunk"),
         leaves=leaves,
         parallel={},
+        spread={},
     )
 
 
@@ -149,6 +191,7 @@ def ntk_kernels(
     leaves: frozenset[str] | None = None,
     repeats: int = 1,
     implementation: str = "auto",
+    devices: Sequence[jax.Device] | None = None,
 ) -> np.ndarray:
     """Empirical NTKs of `module` on one batch, one per initialisation.
 
@@ -167,6 +210,7 @@ def ntk_kernels(
       repeats: initialisations when `variables` holds no parameters.
       implementation: the engine's implementation (``"auto"``, ``"jacobian_contraction"``,
         ``"ntk_vector_products"``).
+      devices: spread the initialisations over these devices, one kernel per device at a time.
 
     Returns:
       ``(R, N, N)`` kernels in the engine's dtype (float32 unless x64 is enabled), R = 1 when
@@ -185,6 +229,7 @@ def ntk_kernels(
         leaves=leaves,
         repeats=repeats,
         implementation=implementation,
+        devices=devices,
     )[0]
 
 
@@ -199,9 +244,11 @@ def ntk_kernels_many(
     leaves: frozenset[str] | None = None,
     repeats: int = 1,
     implementation: str = "auto",
+    devices: Sequence[jax.Device] | None = None,
 ) -> np.ndarray:
     """`ntk_kernels` for each entry of `variables` (e.g. many op masks of one masked supernet),
-    batched where that pays (see `_Compiled.run`).
+    batched where that pays, or spread over `devices`, one kernel per device at a time (see
+    `_Compiled.run`).
 
     All entries must have the same structure (the same module and collections). Every entry
     without parameters is initialised from the same keys, so masks of one supernet share them.
@@ -216,7 +263,7 @@ def ntk_kernels_many(
         inits = [init_variables(module, v, x, k) for v in variables for k in keys]
         if bn == "decoupled":
             inits = [with_batch_statistics(module, v, x) for v in inits]
-        found = compiled.run(inits, x)
+        found = compiled.run(inits, x, devices)
         return found.reshape(len(variables), count, *found.shape[1:])
     except ntk_nas.NTKInputError as error:
         raise ScorerError(f"the NTK engine rejected the model or batch: {error}") from error
@@ -295,7 +342,7 @@ class _NTKScorer(BatchNormScorer):
         y: np.ndarray,
         key: jax.Array,
     ) -> tuple[float, dict[str, float]]:
-        return self._score_many(module, [variables], x, y, key)[0]
+        return self._score_many(module, [variables], x, y, key, None)[0]
 
     def _score_many(
         self,
@@ -304,6 +351,7 @@ class _NTKScorer(BatchNormScorer):
         x: jax.Array,
         y: np.ndarray,
         key: jax.Array,
+        devices: Sequence[jax.Device] | None,
     ) -> list[tuple[float, dict[str, float]]]:
         kernels = ntk_kernels_many(
             module,
@@ -315,6 +363,7 @@ class _NTKScorer(BatchNormScorer):
             leaves=self.leaves,
             repeats=self.repeats,
             implementation=self.implementation,
+            devices=devices,
         )
         return [self._aggregate(k) for k in kernels]
 

@@ -16,11 +16,11 @@ def test_masked_path_compiles_nothing_per_arch_and_agrees(capsys: pytest.Capture
          "--archs-per-call", "2"]
     )  # fmt: skip
     lines = capsys.readouterr().out.splitlines()
-    machine, standalone, masked, batched, summary = map(json.loads, lines)
-    assert "jax" in machine
-    assert [r["path"] for r in (standalone, masked, batched)] == list(bench_masked.PATHS)
+    machine, standalone, *masked, summary = map(json.loads, lines)
+    assert len(machine["devices"]) == 4  # tests/conftest.py: masked_devices spreads over them
+    assert [r["path"] for r in (standalone, *masked)] == list(bench_masked.PATHS)
     assert standalone["compilations"] >= 1
-    assert masked["compilations"] == 0 and batched["compilations"] == 0
+    assert [r["compilations"] for r in masked] == [0, 0, 0]
     for path in bench_masked.PATHS[1:]:
         assert summary[f"speedup_{path}_over_standalone"] > 0
         assert summary[f"same_finite_cells_{path}"]

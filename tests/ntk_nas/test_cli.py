@@ -26,8 +26,10 @@ ALL_SKIP = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+" + (
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def ntk_nas(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def ntk_nas(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "ntk_nas.cli", *args],
         capture_output=True,
@@ -82,6 +84,30 @@ def test_rank_and_score(tmp_path):
     scored = ntk_nas("score", ALL_CONV, "--scorer", "params", *TINY)
     assert scored.returncode == 0, scored.stderr
     assert f"arch: {ALL_CONV}" in scored.stdout and "params: " in scored.stdout
+
+
+def test_rank_over_every_device(tmp_path):
+    archs = tmp_path / "archs.txt"
+    archs.write_text(f"{ALL_SKIP}\n{ALL_CONV}\n")
+    kernels = {}
+    for options in ([], ["--all-devices"]):
+        ranked = tmp_path / "ranked.csv"
+        done = ntk_nas(
+            "rank",
+            "--archs",
+            str(archs),
+            "--scorer",
+            "ntk_cond:repeats=1",
+            "--out",
+            str(ranked),
+            *options,
+            *TINY,
+            env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+        )
+        assert done.returncode == 0, done.stderr
+        rows = csv.DictReader(ranked.read_text().splitlines())
+        kernels[bool(options)] = {r["arch"]: float(r["ntk_cond.trace"]) for r in rows}
+    assert kernels[True] == pytest.approx(kernels[False], rel=1e-4)
 
 
 def test_lists():

@@ -195,6 +195,27 @@ def test_rank_scores_several_archs_per_call_alike():
         ranked(archs_per_call=0)
 
 
+def test_rank_spreads_archs_over_devices_alike():
+    def ranked(**options):
+        rows = plugin.rank(
+            "nb201",
+            MASKED_ARCHS,
+            ["ntk_cond:repeats=1", "params"],
+            _batch(6),
+            build_options=BUILD,
+            show_progress=False,
+            **options,
+        )
+        return {row["arch"]: row["ntk_cond"] for row in rows}
+
+    one = ranked()
+    assert len(jax.local_devices()) == 4  # tests/conftest.py
+    for devices in ("local", jax.local_devices()[:2]):
+        assert ranked(devices=devices) == pytest.approx(one, rel=1e-4)
+    with pytest.raises(plugin.StudyError, match=r"devices must be 'local'.*got 'all'"):
+        ranked(devices="all")
+
+
 def test_only_mask_invariant_scorers_score_in_the_supernet():
     space = search_spaces.get("nb201", input_shape=(8, 8, 3))
     masked = plugin.masked_form(space, BUILD)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import ntk_nas
 from scorers import NTKEigSpectrum, NTKTrace, ScorerError, get, ntk_cond
 from scorers.ntk import TENAS_LEAVES, condition_number, ntk_kernels, ntk_kernels_many
 from tests.scorers.models import MLP, Scaled, batch, condition, init, reference_ntk
@@ -136,6 +137,25 @@ def test_kernels_vmapped_as_on_an_accelerator_equal_the_loop(
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     vmapped = ntk_kernels(MODEL, None, jnp.asarray(X), KEY, repeats=3)
     np.testing.assert_allclose(vmapped, looped, rtol=1e-5, atol=1e-6 * abs(looped).max())
+
+
+@pytest.mark.parametrize("count", [1, 3, 5])
+def test_kernels_spread_over_devices_equal_one_device(count: int) -> None:
+    devices = jax.local_devices()  # tests/conftest.py asks for 4 host devices
+    assert len(devices) == 4
+    one = ntk_kernels(MODEL, None, jnp.asarray(X), KEY, repeats=count)
+    spread = ntk_kernels_many(MODEL, [None], jnp.asarray(X), KEY, repeats=count, devices=devices)
+    np.testing.assert_allclose(spread[0], one, rtol=1e-5, atol=1e-6 * abs(one).max())
+
+
+def test_spreading_compiles_once_per_share_of_the_devices() -> None:
+    devices = jax.local_devices()[:2]
+    x = jnp.asarray(X)
+    ntk_kernels(MODEL, None, x, KEY, repeats=4)  # compiles drawing 4 initialisations
+    ntk_kernels(MODEL, None, x, KEY, repeats=3, devices=devices)  # 2 kernels per device
+    with ntk_nas.count_compilations() as compiled:
+        ntk_kernels(MODEL, None, x, KEY, repeats=4, devices=devices)
+    assert compiled.count == 0
 
 
 def test_batch_size_keeps_the_first_rows() -> None:
