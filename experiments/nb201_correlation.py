@@ -17,6 +17,10 @@ Network size: ``--build C=8 --build N=1`` by default (a reduced network: the ben
 with 8 channels and one cell per stage, so scoring takes seconds on a CPU); ``--build C=16 --build
 N=5`` is the benchmark's size.
 
+``--join DIR ...`` adds the scores of other runs over the same cells and inputs (their
+``scores.csv``, scorers from their ``correlation.json``) to the analysis, so that a new scorer can
+be combined with ones already scored.
+
 Outputs in ``--out``: ``scores.csv`` (one row per data set and cell, appended as cells are scored;
 a rerun with the same options skips the rows already there), ``correlation.json``, ``table.md``
 (also printed) and ``scatter_<scorer>.png``.
@@ -93,6 +97,10 @@ COMBINATIONS = (
     ("ntk_cond", "naswot"),
     ("ntk_cond", "params"),
     ("ntk_cond", "naswot", "params"),
+    # AZ-NAS's proxies by rank, with the NTK condition number for trainability.
+    ("expressivity", "progressivity", "params"),
+    ("ntk_cond", "expressivity", "progressivity", "params"),
+    ("ntk_cond", "naswot", "expressivity", "progressivity", "params"),
 )
 KEY_COLUMNS = ("data", "arch_index", "arch_str")
 
@@ -208,6 +216,31 @@ def score_all(
                 f.flush()
                 bar.update(1)
     return read_csv(path)
+
+
+def _run_scorers(out: Path) -> list[str]:
+    """The ``--scorers`` of the run that wrote `out` (from its ``correlation.json``)."""
+    try:
+        return list(json.loads((out / "correlation.json").read_text())["settings"]["scorers"])
+    except (OSError, KeyError, ValueError) as error:
+        raise SystemExit(f"--join {out}: cannot read its correlation.json ({error})") from None
+
+
+def join_scores(
+    rows: list[dict[str, str]], directions: dict[str, str], out: Path
+) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """`rows` with the scores of another run's `out` folder added by (data, cell), for the
+    scorers `directions` lacks; a cell that run did not score gets "nan"."""
+    from ntk_nas.study import resolve_scorers
+
+    theirs = {s.name: s.direction for s in resolve_scorers(_run_scorers(out))}
+    new = [name for name in theirs if name not in directions]
+    scored = {(r["data"], r["arch_str"]): r for r in read_csv(out / "scores.csv")}
+    joined = [
+        {**r, **{n: scored.get((r["data"], r["arch_str"]), {}).get(n, "nan") for n in new}}
+        for r in rows
+    ]
+    return joined, {**directions, **{n: theirs[n] for n in new}}
 
 
 def _existing(path: Path, columns: list[str]) -> set[tuple[str, str]]:
@@ -541,6 +574,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--no-score", action="store_true", help="analyse the rows already scored")
+    parser.add_argument(
+        "--join",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="also analyse the scores of these runs' --out folders (same cells and inputs)",
+    )
     args = parser.parse_args(argv)
     if not (args.archs or args.subset or args.check_params):
         parser.error("one of --archs K, --subset or --check-params is required")
@@ -570,6 +611,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = args.out / "scores.csv"
     rows = read_csv(path) if args.no_score else score_all(args, archs, accuracies, path)
     directions = {s.name: s.direction for s in resolve_scorers(list(args.scorers))}
+    for other in args.join:
+        rows, directions = join_scores(rows, directions, other)
     report = analyse(args, rows, archs, accuracies, directions)
     report["settings"] = {
         "archs": len(archs),
@@ -579,6 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batch_size": args.batch_size,
         "seed": args.seed,
         "gaussian": args.gaussian,
+        "joined": {str(d): _run_scorers(d) for d in args.join},
         "data": {d: spec for d, (spec, _) in data_plan(args).items()},
         "seconds": time.perf_counter() - start,
     }

@@ -15,6 +15,8 @@ from .baselines import Flops as Flops
 from .baselines import Params as Params
 from .combined import average_ranks as average_ranks
 from .combined import rank_sum as rank_sum
+from .isotropy import Expressivity as Expressivity
+from .isotropy import Progressivity as Progressivity
 from .linear_regions import LinearRegions as LinearRegions
 from .naswot import NASWOT as NASWOT
 from .ntk import NTKCond as NTKCond
@@ -35,6 +37,7 @@ __all__ = [
     "NASWOT",
     "BaseScorer",
     "BatchNormScorer",
+    "Expressivity",
     "Flops",
     "GradNorm",
     "JacobCov",
@@ -44,6 +47,7 @@ __all__ = [
     "NTKEigSpectrum",
     "NTKTrace",
     "Params",
+    "Progressivity",
     "Score",
     "Scorer",
     "ScorerError",

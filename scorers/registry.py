@@ -8,6 +8,7 @@ from typing import Any
 
 from scorers.base import Scorer, ScorerError
 from scorers.baselines import Flops, Params
+from scorers.isotropy import Expressivity, Progressivity
 from scorers.linear_regions import LinearRegions
 from scorers.naswot import NASWOT
 from scorers.ntk import NTKEigSpectrum, NTKTrace, ntk_cond
@@ -27,6 +28,8 @@ _FACTORIES: dict[str, Factory] = {
     "grad_norm": GradNorm,
     "snip": Snip,
     "jacob_cov": JacobCov,
+    "expressivity": Expressivity,
+    "progressivity": Progressivity,
     "params": Params,
     "flops": Flops,
 }

@@ -97,6 +97,28 @@ def test_scores_reports_and_resumes(files: dict[str, Path], tmp_path: Path, caps
                   "--accuracies", str(files["acc"])])  # fmt: skip
 
 
+def test_join_adds_another_runs_scores(files: dict[str, Path], tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert run(files, first, "--no-plots") == 0
+    lines = (first / "scores.csv").read_text().splitlines()
+    assert lines[-1].startswith("cifar100,")  # the first run now lacks it:
+    (first / "scores.csv").write_text("\n".join(lines[:-1]) + "\n")
+    assert exp.main([
+        "--archs", "3", "--scorers", "params:name=size", "--batch-size", "4",
+        "--build", "C=4,N=1", "--resamples", "20", "--out", str(second),
+        "--accuracies", str(files["acc"]), "--cifar10", str(files["c10"]),
+        "--cifar100", str(files["c100"]), "--no-plots", "--join", str(first),
+    ]) == 0  # fmt: skip
+    report = json.loads((second / "correlation.json").read_text())
+    c10 = report["targets"]["cifar10"]["scorers"]
+    assert set(c10) == {"size", "naswot", "params"} and c10["params"]["n"] == 3
+    assert report["targets"]["cifar100"]["scorers"]["params"]["n"] == 2
+    assert c10["params"]["kendall_tau"] == c10["size"]["kendall_tau"]
+    assert report["settings"]["joined"] == {str(first): ["naswot", "params"]}
+    with pytest.raises(SystemExit, match=r"cannot read its correlation\.json"):
+        run(files, second, "--no-score", "--join", str(tmp_path))
+
+
 def test_combinations_and_orientation() -> None:
     rows = [
         {"ntk_cond": "10", "linear_regions": "5", "naswot": "1"},

@@ -7,6 +7,7 @@ import pytest
 from scorers import NTKCond, ScorerError, get, names, register, registry
 
 BUILT_IN = [
+    "expressivity",
     "flops",
     "grad_norm",
     "jacob_cov",
@@ -17,6 +18,7 @@ BUILT_IN = [
     "ntk_eig_spectrum",
     "ntk_trace",
     "params",
+    "progressivity",
     "snip",
     "synflow",
 ]
@@ -37,7 +39,7 @@ def test_get_builds_with_options_and_presets() -> None:
 
 
 def test_unknown_names_and_options_are_value_errors_listing_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match="unknown scorer 'nope'; valid scorers: flops, grad_norm"):
+    with pytest.raises(ValueError, match="unknown scorer 'nope'; valid scorers: expressivity, fl"):
         get("nope")
     with pytest.raises(ScorerError, match=r"bad options for scorer 'naswot'.*batch_size, bn"):
         get("naswot", repeats=3)
