@@ -92,15 +92,23 @@ PUBLISHED = (
     "snip",
     "synflow",
 )
-COMBINATIONS = (
-    ("ntk_cond", "linear_regions"),
-    ("ntk_cond", "naswot"),
-    ("ntk_cond", "params"),
-    ("ntk_cond", "naswot", "params"),
-    # AZ-NAS's proxies by rank, with the NTK condition number for trainability.
-    ("expressivity", "progressivity", "params"),
-    ("ntk_cond", "expressivity", "progressivity", "params"),
-    ("ntk_cond", "naswot", "expressivity", "progressivity", "params"),
+#: Rank combinations reported when their scorers ran: ``(scorers, log)``, named by joining the
+#: scorers with "+" (the sum of ranks, TE-NAS's rule) or with "*" (``log``: the sum of
+#: ``log(rank / n)``, AZ-NAS's rule); see `scorers.rank_sum`.
+COMBINATIONS: tuple[tuple[tuple[str, ...], bool], ...] = (
+    (("ntk_cond", "linear_regions"), False),
+    (("ntk_cond", "naswot"), False),
+    (("ntk_cond", "params"), False),
+    (("ntk_cond", "naswot", "params"), False),
+    # AZ-NAS's proxies, by rank and by AZ-NAS's rule, with the NTK condition number for
+    # trainability; the combinations without ntk_cond were added after seeing the others.
+    (("expressivity", "progressivity", "params"), False),
+    (("ntk_cond", "expressivity", "progressivity", "params"), False),
+    (("ntk_cond", "naswot", "expressivity", "progressivity", "params"), False),
+    (("naswot", "expressivity", "progressivity", "params"), False),
+    (("expressivity", "progressivity", "params"), True),
+    (("ntk_cond", "naswot", "expressivity", "progressivity", "params"), True),
+    (("naswot", "expressivity", "progressivity", "params"), True),
 )
 KEY_COLUMNS = ("data", "arch_index", "arch_str")
 
@@ -292,11 +300,13 @@ def oriented_scores(
     for name, direction in directions.items():
         values = np.array([_float(r[name]) for r in rows])
         oriented[name] = -values if direction == "minimize" else values
-    for combo in COMBINATIONS:
+    for combo, log in COMBINATIONS:
         if all(name in oriented for name in combo):
             # Non-finite scores (a degenerate kernel) rank last.
             columns = {n: oriented[n] for n in combo}
-            oriented["+".join(combo)] = scorers.rank_sum(columns, dict.fromkeys(combo, "maximize"))
+            maximized = dict.fromkeys(combo, "maximize")
+            name = ("*" if log else "+").join(combo)
+            oriented[name] = scorers.rank_sum(columns, maximized, log=log)
     return oriented
 
 

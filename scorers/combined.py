@@ -40,22 +40,27 @@ def average_ranks(x: ArrayLike) -> np.ndarray:
     return ranks
 
 
-def rank_sum(columns: Mapping[str, ArrayLike], directions: Mapping[str, Direction]) -> np.ndarray:
+def rank_sum(
+    columns: Mapping[str, ArrayLike], directions: Mapping[str, Direction], *, log: bool = False
+) -> np.ndarray:
     """The sum over `columns` of each column's rank, oriented so that a higher sum is better.
 
     Within a column the best value (the largest for ``"maximize"``, the smallest for
     ``"minimize"``) ranks ``n`` and the worst ``1``; ties share the mean of their ranks. A
     non-finite value (NaN, ``inf`` or ``-inf``: a score that could not be computed) ranks below
     every finite one, in either direction, and all non-finite values of a column tie. TE-NAS
-    combines the NTK condition number and the linear-region count this way.
+    combines the NTK condition number and the linear-region count this way. With `log`, the sum
+    is of ``log(rank / n)`` instead (AZ-NAS's rule: the log of the product of the normalised
+    ranks, so an architecture ranked low by any one column ranks low overall).
 
     Args:
       columns: ``name -> (n,)`` scores of the same n architectures.
       directions: ``name -> "maximize" | "minimize"`` for every column.
+      log: sum ``log(rank / n)`` instead of the ranks.
 
     Returns:
-      ``(n,)`` float64 rank sums, in ``[len(columns), n * len(columns)]``; the best architecture
-      has the largest.
+      ``(n,)`` float64 sums: in ``[len(columns), n * len(columns)]``, or with `log` in
+      ``[len(columns) * log(1 / n), 0]``; the best architecture has the largest.
 
     Raises:
       ValueError: no columns, columns of different lengths or not 1-D, or a column without a
@@ -69,6 +74,7 @@ def rank_sum(columns: Mapping[str, ArrayLike], directions: Mapping[str, Directio
     References:
       Chen, Gong, Wang. Neural Architecture Search on ImageNet in Four GPU Hours: A Theoretically
       Inspired Perspective (TE-NAS). ICLR 2021.
+      Lee, Ham. AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search. CVPR 2024.
     """
     if not columns:
         raise ValueError("rank_sum needs at least one column")
@@ -76,11 +82,13 @@ def rank_sum(columns: Mapping[str, ArrayLike], directions: Mapping[str, Directio
     shapes = {v.shape for v in vectors.values()}
     if len(shapes) != 1 or len(next(iter(shapes))) != 1:
         raise ValueError(f"expected 1-D columns of one length, got shapes {sorted(shapes)}")
-    total = np.zeros(next(iter(shapes)))
+    (n,) = next(iter(shapes))
+    total = np.zeros(n)
     for name, values in vectors.items():
         direction = directions.get(name)
         if direction not in ("maximize", "minimize"):
             raise ValueError(f"column {name!r} needs direction 'maximize' or 'minimize'")
         oriented = values if direction == "maximize" else -values
-        total += average_ranks(np.where(np.isfinite(oriented), oriented, -np.inf))
+        ranks = average_ranks(np.where(np.isfinite(oriented), oriented, -np.inf))
+        total += np.log(ranks / n) if log else ranks
     return total

@@ -131,6 +131,18 @@ def test_combinations_and_orientation() -> None:
     # ranks of -cond (3, 2, 1) + ranks of linear regions (1, 2, 3) or of naswot (2, 3, 1)
     np.testing.assert_array_equal(oriented["ntk_cond+linear_regions"], [4, 4, 4])
     np.testing.assert_array_equal(oriented["ntk_cond+naswot"], [5, 5, 2])
+    # AZ-NAS's rule: the sum of log(rank / n); ranks (1, 2, 3), (3, 2, 1), (2, 3, 1).
+    rows = [
+        {"expressivity": "1", "progressivity": "3", "params": "2"},
+        {"expressivity": "2", "progressivity": "2", "params": "3"},
+        {"expressivity": "3", "progressivity": "1", "params": "1"},
+    ]
+    az = dict.fromkeys(rows[0], "maximize")
+    oriented = exp.oriented_scores(rows, az)
+    np.testing.assert_array_equal(oriented["expressivity+progressivity+params"], [6, 7, 5])
+    np.testing.assert_allclose(
+        oriented["expressivity*progressivity*params"], np.log([6 / 27, 12 / 27, 3 / 27])
+    )
 
 
 def test_check_params_reports_mismatches(files: dict[str, Path], tmp_path: Path) -> None:

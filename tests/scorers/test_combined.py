@@ -58,6 +58,16 @@ def test_sum_over_columns() -> None:
     np.testing.assert_array_equal(scorers.rank_sum(columns, directions), [6, 6, 6])
 
 
+def test_log_sums_log_normalised_ranks() -> None:
+    # ranks (1, 2, 3) and (3, 2, 1): equal sums (4, 4, 4), but the products of rank / 3 are
+    # (1/3, 4/9, 1/3): the cell ranked middling by both beats those ranked last by one.
+    columns = {"a": [1.0, 2.0, 3.0], "b": [3.0, 2.0, 1.0]}
+    directions: dict[str, Literal["minimize", "maximize"]] = {"a": "maximize", "b": "maximize"}
+    np.testing.assert_array_equal(scorers.rank_sum(columns, directions), [4, 4, 4])
+    got = scorers.rank_sum(columns, directions, log=True)
+    np.testing.assert_allclose(got, np.log([1 / 3, 4 / 9, 1 / 3]), rtol=1e-12)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_against_scipy(seed: int) -> None:
     rng = np.random.default_rng(seed)
