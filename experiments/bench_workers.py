@@ -142,9 +142,8 @@ def summarize(
 ) -> dict[str, Any]:
     """The figures of one run (see the module docstring) from its study's trials."""
     scored: list[tuple[datetime.datetime, datetime.datetime, Any]] = []  # start, end, canonical
-    for t in trials:
-        counted = t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
-        if counted and plugin.FIGURES in t.user_attrs and t.datetime_start and t.datetime_complete:
+    for t in plugin.scored_trials(trials):
+        if t.datetime_start and t.datetime_complete:
             scored.append(
                 (t.datetime_start, t.datetime_complete, t.user_attrs.get(plugin.CANONICAL))
             )

@@ -132,12 +132,12 @@ def population(study: Any, names: Sequence[str]) -> list[dict[str, Any]]:
 
 def trial_seconds(study: Any) -> float:
     """Total duration of the study's scored trials (those that count towards the budget)."""
-    from ntk_nas.study import FIGURES
+    from ntk_nas.study import scored_trials
 
     return sum(
         t.duration.total_seconds()
-        for t in study.get_trials(deepcopy=False)
-        if FIGURES in t.user_attrs and t.duration is not None
+        for t in scored_trials(study.get_trials(deepcopy=False))
+        if t.duration is not None
     )
 
 

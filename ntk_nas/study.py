@@ -270,9 +270,25 @@ class Objective:
 _SCORED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
 
 
+def scored_trials(
+    trials: Sequence[optuna.trial.FrozenTrial],
+) -> list[optuna.trial.FrozenTrial]:
+    """The trials that count towards the requested total: scored, whether complete or failed.
+
+    A trial whose worker died after scoring it, but before it was told complete, is failed by a
+    live worker's heartbeat check and retried under a new number; only the retry counts.
+    """
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    return [
+        t
+        for t in trials
+        if t.state in _SCORED_STATES and FIGURES in t.user_attrs and t.number not in retried
+    ]
+
+
 def finished_trials(study: optuna.Study) -> int:
-    """Trials that count towards the requested total: scored, whether complete or failed."""
-    return sum(FIGURES in t.user_attrs for t in study.get_trials(states=_SCORED_STATES))
+    """How many of the study's trials count towards the requested total (see `scored_trials`)."""
+    return len(scored_trials(study.get_trials(deepcopy=False)))
 
 
 _PASSWORD = re.compile(r"(?<=://)([^:/@]*):([^@/]*)@")
@@ -478,8 +494,7 @@ def search(
 
 def result_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """One row per scored trial, best first (failed trials last)."""
-    trials = [t for t in study.get_trials(deepcopy=False) if FIGURES in t.user_attrs]
-    rows = [_row(t) for t in trials]
+    rows = [_row(t) for t in scored_trials(study.get_trials(deepcopy=False))]
     signs = [1.0 if d == optuna.study.StudyDirection.MINIMIZE else -1.0 for d in study.directions]
 
     def key(row: dict[str, Any]) -> tuple[float, ...]:

@@ -81,6 +81,29 @@ def test_search_dedupes_resumes_and_is_reproducible(tmp_path):
     assert outcomes[0] == outcomes[1]
 
 
+def test_a_trial_cut_short_and_retried_counts_once():
+    def trial(number, state, scored=True, **system_attrs):
+        made = optuna.trial.create_trial(
+            state=state,
+            value=1.0 if state == optuna.trial.TrialState.COMPLETE else None,
+            user_attrs={plugin.FIGURES: {"x": 1.0}} if scored else {},
+            system_attrs=system_attrs,
+        )
+        made.number = number
+        return made
+
+    complete, fail, running = (optuna.trial.TrialState[s] for s in ("COMPLETE", "FAIL", "RUNNING"))
+    trials = [
+        trial(0, complete),
+        trial(1, fail),  # scored, then its worker died: failed by a heartbeat check
+        trial(2, fail, scored=False),  # died before scoring
+        trial(3, complete, failed_trial=1, retry_history=[1]),
+        trial(4, running, failed_trial=2, retry_history=[2]),
+        trial(5, fail),  # scored, failed on its own (not retried)
+    ]
+    assert [t.number for t in plugin.scored_trials(trials)] == [0, 3, 5]
+
+
 def test_non_finite_score_fails_the_trial_and_the_study_goes_on():
     @dataclasses.dataclass
     class Dead:

@@ -66,9 +66,13 @@ def _scored(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenT
 
 def _check_totals(storage: str, workers: int) -> None:
     with _trials(storage) as trials:
-        scored = _scored(trials)
+        scored = plugin.scored_trials(trials)
         assert TOTAL <= len(scored) <= TOTAL + workers - 1
         assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+        counted = {t.number for t in scored}
+        # Not counted: a killed worker's trial (failed, then retried) or a retry never run.
+        others = {t.state for t in _scored(trials) if t.number not in counted}
+        assert others <= {optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING}
         for trial in scored:
             assert trial.state == optuna.trial.TrialState.COMPLETE
             assert trial.value == trial.user_attrs[plugin.FIGURES]["params"]
