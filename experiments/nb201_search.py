@@ -9,6 +9,8 @@ scorers). Each search method then picks one of the sampled cells:
   (`scorers.rank_sum`: TE-NAS's combination; each score oriented by its direction, ties averaged,
   non-finite scores last; a tie in the sum goes to the earliest trial). One name is that scorer
   alone, e.g. ``ntk_cond`` or ``params``; ``ntk_cond+linear_regions`` is TE-NAS's pair.
+- ``a*b*...``: the highest sum of log(rank / n) (AZ-NAS's rule: a cell ranked low by any one
+  component ranks low overall).
 - ``random``: one of the scored cells drawn uniformly from the seed, i.e. a uniformly random
   cell; the no-information baseline, not the benchmark's random search that trains its sample.
 
@@ -92,13 +94,17 @@ COLUMNS = (
 
 
 def parse_methods(texts: Sequence[str], scorer_names: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """``method -> its component scorer names`` (``()`` for ``random``)."""
+    """``method -> its component scorer names`` (``()`` for ``random``); components are joined
+    by ``+`` (sum of ranks) or ``*`` (sum of log normalised ranks, see `uses_log_rule`)."""
     methods: dict[str, tuple[str, ...]] = {}
     for text in texts:
         if text == RANDOM:
             methods[text] = ()
             continue
-        parts = tuple(p.strip() for p in text.split("+"))
+        if "+" in text and "*" in text:
+            raise SystemExit(f"method {text!r} mixes '+' and '*'; use one rule")
+        joiner = "*" if "*" in text else "+"
+        parts = tuple(p.strip() for p in text.split(joiner))
         for name in parts:
             if name not in scorer_names:
                 raise SystemExit(
@@ -107,8 +113,13 @@ def parse_methods(texts: Sequence[str], scorer_names: Sequence[str]) -> dict[str
                 )
         if len(set(parts)) != len(parts):
             raise SystemExit(f"method {text!r} names a scorer twice")
-        methods["+".join(parts)] = parts
+        methods[joiner.join(parts)] = parts
     return methods
+
+
+def uses_log_rule(method: str) -> bool:
+    """Whether `method` combines by AZ-NAS's rule (``a*b``: the sum of log(rank / n))."""
+    return "*" in method
 
 
 def population(study: Any, names: Sequence[str]) -> list[dict[str, Any]]:
@@ -147,16 +158,18 @@ def pick(
     directions: Mapping[str, Any],
     *,
     seed: int,
+    log: bool = False,
 ) -> tuple[int, float]:
-    """The index of the method's pick among `cells` and its rank sum (NaN for random).
+    """The index of the method's pick among `cells` and its combined score (NaN for random):
+    the sum of ranks, or with `log` the sum of log(rank / n) (`scorers.rank_sum`).
 
-    Ties in the rank sum go to the earliest cell; ``random`` draws from ``seed``.
+    Ties go to the earliest cell; ``random`` draws from ``seed``.
     """
     from scorers import rank_sum
 
     if not components:
         return int(np.random.default_rng(seed).integers(len(cells))), math.nan
-    sums = rank_sum({n: [c[n] for c in cells] for n in components}, directions)
+    sums = rank_sum({n: [c[n] for c in cells] for n in components}, directions, log=log)
     best = int(np.argmax(sums))
     return best, float(sums[best])
 
@@ -247,7 +260,7 @@ def seed_rows(
     truth = [lookup(accuracies, c["arch"], args.accuracies) for c in cells]
     rows = []
     for method, components in methods.items():
-        index, score = pick(cells, components, directions, seed=seed)
+        index, score = pick(cells, components, directions, seed=seed, log=uses_log_rule(method))
         rows.append(
             {
                 "method": method,
@@ -385,7 +398,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--methods",
         nargs="+",
         default=list(DEFAULT_METHODS),
-        help="search methods: scorer names joined by '+' (rank combination), or 'random'",
+        help="search methods: scorer names joined by '+' (sum of ranks, TE-NAS) or '*' (sum of "
+        "log normalised ranks, AZ-NAS), or 'random'",
     )
     parser.add_argument("--build", action="append", default=[], help="e.g. C=8 or C=16,N=5")
     parser.add_argument("--batch-size", type=int, default=16)

@@ -55,11 +55,19 @@ def _common(parser: argparse.ArgumentParser, *, with_scorers: bool = True) -> No
             action="append",
             help="scorer, as NAME or NAME:key=value,... (repeat for several; default ntk_cond)",
         )
-        parser.add_argument(
+        path = parser.add_mutually_exclusive_group()
+        path.add_argument(
             "--standalone",
             action="store_true",
-            help="build and compile each network, instead of scoring every architecture in the "
-            "space's masked supernet (one compilation; same scores) where it has one",
+            help="build and compile each network (default: score in the space's masked supernet, "
+            "one compilation and the same scores, where it has one and the NTK engine's cost "
+            "model expects it to be cheaper)",
+        )
+        path.add_argument(
+            "--supernet",
+            action="store_true",
+            help="score in the space's masked supernet even where the cost model expects "
+            "building each network to be cheaper",
         )
     parser.add_argument("--data", default=DEFAULT_SPEC, help="cifar10 | gaussian | npz:PATH | ...")
     parser.add_argument("--batch-size", type=int, default=32, help="samples in the scoring batch")
@@ -142,6 +150,11 @@ def _scorers(args: argparse.Namespace) -> list[Any]:
     return study.resolve_scorers(args.scorer or ["ntk_cond"])
 
 
+def _supernet(args: argparse.Namespace) -> study.Supernet:
+    """``--standalone`` / ``--supernet`` force the path; otherwise the cost model chooses."""
+    return False if args.standalone else True if args.supernet else "auto"
+
+
 def _value_columns(scorer_names: Sequence[str]) -> list[str]:
     return ["arch", *scorer_names, "params"]
 
@@ -219,7 +232,7 @@ def _search(
         batch_size=args.batch_size,
         class_balanced=args.class_balanced,
         build_options=parse_build_options(args.build),
-        supernet=not args.standalone,
+        supernet=_supernet(args),
         callbacks=[stop_on_request],
     )
 
@@ -262,7 +275,7 @@ def run_rank(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         class_balanced=args.class_balanced,
         build_options=parse_build_options(args.build),
-        supernet=not args.standalone,
+        supernet=_supernet(args),
         devices="local" if args.all_devices else None,
     )
     if args.out is not None:
@@ -282,7 +295,7 @@ def run_score(args: argparse.Namespace) -> int:
         class_balanced=args.class_balanced,
         build_options=parse_build_options(args.build),
         show_progress=False,
-        supernet=not args.standalone,
+        supernet=_supernet(args),
     )
     for key, value in rows[0].items():
         print(f"{key}: {results.format_cell(value)}")

@@ -95,12 +95,81 @@ def resolve_batch(
     return batch, dataset.num_classes
 
 
+Supernet = bool | Literal["auto"]
+
+#: ``supernet="auto"`` scores in the masked supernet unless, by the NTK engine's cost model, one
+#: of its kernels costs more than this many times a built network's (the median of
+#: `COST_SAMPLE` cells drawn from the seed): beyond that, the supernet's extra work (every op of
+#: every edge) outweighs compiling each network. Set from this project's CPU measurements
+#: (README, "Scoring at scale"): estimated ratio 4.4 (C=8, N=1, batch 16) where the supernet was
+#: 10x faster per cell, and 17.6 (C=16, N=5, batch 64) where it was 10x slower.
+MAX_SUPERNET_COST_RATIO = 8.0
+COST_SAMPLE = 3
+
+
 def masked_form(
-    space: SearchSpace, build_options: Mapping[str, Any], *, supernet: bool = True
+    space: SearchSpace,
+    build_options: Mapping[str, Any],
+    *,
+    supernet: Supernet = True,
+    scorers: Sequence[Scorer] = (),
+    x: Any = None,
+    seed: int = 0,
 ) -> MaskedForm[Any] | None:
-    """The space's masked supernet for `build_options` where `supernet` asks for it and the
-    space has one; else None."""
-    return space.masked(**build_options) if supernet else None
+    """The space's masked supernet for `build_options`, or None to build each network.
+
+    Args:
+      space: the search space (None is returned where it has no masked supernet).
+      build_options: the networks' sizes.
+      supernet: True or False forces the choice; ``"auto"`` takes the supernet unless
+        `supernet_cost_ratio` exceeds `MAX_SUPERNET_COST_RATIO`.
+      scorers: the scorers that will score in it (``"auto"`` only).
+      x: inputs shaped like the scoring batch (``"auto"`` only).
+      seed: draws the cells that the supernet is compared with (``"auto"`` only).
+    """
+    if supernet is False:
+        return None
+    form = space.masked(**build_options)
+    if form is None or supernet is True:
+        return form
+    if supernet != "auto":
+        raise StudyError(f"supernet must be True, False or 'auto', got {supernet!r}")
+    ratio = supernet_cost_ratio(space, form, build_options, scorers, x, seed=seed)
+    return form if ratio <= MAX_SUPERNET_COST_RATIO else None
+
+
+def supernet_cost_ratio(
+    space: SearchSpace,
+    form: MaskedForm[Any],
+    build_options: Mapping[str, Any],
+    scorers: Sequence[Scorer],
+    x: Any,
+    *,
+    seed: int = 0,
+) -> float:
+    """The NTK engine's estimated cost of scoring one cell in the masked supernet over that of
+    scoring a built network (the median of `COST_SAMPLE` cells drawn from `seed`), for the
+    largest ratio among the mask-invariant `scorers` that estimate costs (0 when none does).
+
+    Only shapes are used; nothing is computed.
+    """
+    costly = [
+        s
+        for s in scorers
+        if getattr(s, "mask_invariant", False) and isinstance(s, scorer_registry.CostEstimating)
+    ]
+    if not costly:
+        return 0.0
+    batch = jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype)
+    archs = [space.sample(np.random.default_rng([seed, i])) for i in range(COST_SAMPLE)]
+    ratios = []
+    for scorer in costly:
+        masked = scorer.estimated_cost(form.module, form.select(archs[0]), batch)
+        built = [
+            scorer.estimated_cost(space.build(arch, **build_options), None, batch) for arch in archs
+        ]
+        ratios.append(masked / float(np.median(built)))
+    return max(ratios)
 
 
 def evaluate(
@@ -215,7 +284,8 @@ class Objective:
       build_options: passed to ``space.build`` (``num_classes``, sizes).
       seed: the initialisation key of every architecture.
       supernet: score in the space's masked supernet (one compilation for every architecture)
-        where the space has one, with the scorers that allow it (see `evaluate`).
+        where the space has one, with the scorers that allow it (see `evaluate`); ``"auto"``
+        where the NTK engine's cost model expects it to be cheaper (see `masked_form`).
     """
 
     space: SearchSpace
@@ -223,12 +293,19 @@ class Objective:
     batch: Batch
     build_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 0
-    supernet: bool = True
+    supernet: Supernet = "auto"
     _seen: dict[str, Figures] = dataclasses.field(default_factory=dict, init=False, repr=False)
     _masked: MaskedForm[Any] | None = dataclasses.field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._masked = masked_form(self.space, self.build_options, supernet=self.supernet)
+        self._masked = masked_form(
+            self.space,
+            self.build_options,
+            supernet=self.supernet,
+            scorers=self.scorers,
+            x=self.batch[0],
+            seed=self.seed,
+        )
 
     @property
     def directions(self) -> list[str]:
@@ -414,7 +491,7 @@ def search(
     sampler: optuna.samplers.BaseSampler | None = None,
     heartbeat_interval: int | None = None,
     show_progress: bool = True,
-    supernet: bool = True,
+    supernet: Supernet = "auto",
     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
 ) -> optuna.Study:
     """Runs, or resumes, a training-free architecture search up to `n_trials` scored trials.
@@ -439,7 +516,8 @@ def search(
       show_progress: show a progress bar with the best score so far.
       supernet: score in the space's masked supernet where it has one, with the scorers that
         allow it (one compilation for every architecture; same scores); False builds each
-        network.
+        network; ``"auto"`` (default) takes the supernet where the NTK engine's cost model
+        expects it to be cheaper (see `masked_form`).
       callbacks: more ``study.optimize`` callbacks, called after each trial of this worker
         (e.g. one that calls ``study.stop()`` on a user's request).
 
@@ -529,15 +607,16 @@ def rank(
     class_balanced: bool = False,
     build_options: Mapping[str, Any] | None = None,
     show_progress: bool = True,
-    supernet: bool = True,
+    supernet: Supernet = "auto",
     archs_per_call: int = 8,
     devices: Sequence[jax.Device] | Literal["local"] | None = None,
 ) -> list[dict[str, Any]]:
     """Scores each architecture (arch objects or strings) and returns rows, best first.
 
     Rows are sorted by the first scorer in its direction; non-finite scores go last. Archs with
-    the same canonical form are scored once. With `supernet`, archs are scored in the space's
-    masked supernet where it has one, by the scorers that allow it (see `evaluate_many`):
+    the same canonical form are scored once. With `supernet` (``"auto"``: where the cost model
+    expects it to be cheaper, see `masked_form`), archs are scored in the space's masked
+    supernet where it has one, by the scorers that allow it (see `evaluate_many`):
     `archs_per_call` at a time (`Scorer.score_many`: vmapped on an accelerator), spread over
     `devices` (``"local"``: every local device), one architecture per device at a time, when
     several are given (with at least that many `archs_per_call`).
@@ -549,7 +628,9 @@ def rank(
     space = resolve_space(space, batch)
     scorer_list = resolve_scorers(scorers)
     options = {"num_classes": num_classes, **(build_options or {})}
-    masked = masked_form(space, options, supernet=supernet)
+    masked = masked_form(
+        space, options, supernet=supernet, scorers=scorer_list, x=batch[0], seed=seed
+    )
     given = [space.from_str(a) if isinstance(a, str) else a for a in archs]
     unique: dict[str, Any] = {}
     for arch in given:

@@ -8,6 +8,7 @@ population of architectures by rank (TE-NAS's combination).
 
 from .base import BaseScorer as BaseScorer
 from .base import BatchNormScorer as BatchNormScorer
+from .base import CostEstimating as CostEstimating
 from .base import Score as Score
 from .base import Scorer as Scorer
 from .base import ScorerError as ScorerError
@@ -23,6 +24,7 @@ from .ntk import NTKCond as NTKCond
 from .ntk import NTKEigSpectrum as NTKEigSpectrum
 from .ntk import NTKTrace as NTKTrace
 from .ntk import ntk_cond as ntk_cond
+from .ntk import ntk_cost as ntk_cost
 from .ntk_dynamics import NTKDynamics as NTKDynamics
 from .registry import get as get
 from .registry import names as names
@@ -37,6 +39,7 @@ __all__ = [
     "NASWOT",
     "BaseScorer",
     "BatchNormScorer",
+    "CostEstimating",
     "Expressivity",
     "Flops",
     "GradNorm",
@@ -57,6 +60,7 @@ __all__ = [
     "get",
     "names",
     "ntk_cond",
+    "ntk_cost",
     "rank_sum",
     "register",
     "score_table",

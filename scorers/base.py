@@ -67,6 +67,18 @@ class Scorer(Protocol):
     ) -> Score: ...
 
 
+@runtime_checkable
+class CostEstimating(Protocol):
+    """A scorer that can estimate, from shapes alone, what scoring a module costs (in the NTK
+    engine's units), e.g. to choose between a masked supernet and built networks."""
+
+    def estimated_cost(
+        self, module: nn.Module, variables: Variables | None, x: jax.Array | jax.ShapeDtypeStruct
+    ) -> float:
+        """The estimated cost of scoring `module` with `variables` on inputs shaped like `x`."""
+        ...
+
+
 def check_batch(batch: Batch, batch_size: int | None = None) -> tuple[jax.Array, np.ndarray]:
     """Checks a batch and keeps its first `batch_size` rows.
 

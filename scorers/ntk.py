@@ -298,6 +298,33 @@ def condition_number(eigs: np.ndarray, eps: float, degenerate: float = math.inf)
     return lambda_max / lambda_min
 
 
+def ntk_cost(
+    module: nn.Module,
+    variables: Variables | None,
+    x: jax.Array | jax.ShapeDtypeStruct,
+    *,
+    output: Output = "sum_logits",
+    bn: BNMode = "train",
+    leaves: frozenset[str] | None = None,
+    implementation: str = "auto",
+) -> float:
+    """The engine's estimated cost of one empirical NTK of `module` on `x`, in its units (GEMM
+    FLOPs; ``ntk_nas`` ``Plan.cost``), for the arguments of `ntk_kernels`.
+
+    Only shapes are used: parameters missing from `variables` are taken from the shapes that
+    ``module.init`` would give, and nothing is computed.
+    """
+    compiled = _compile(module, output, bn == "train", leaves, implementation)
+    full = variables
+    if full is None or needs_init(full):
+        initial = jax.eval_shape(lambda key, x: module.init(key, x[:1]), jax.random.key(0), x)
+        full = {**initial, **(variables or {})}
+    plan = compiled.kernel_fn.plan(
+        split_params(full, leaves), jax.ShapeDtypeStruct(x.shape, x.dtype)
+    )
+    return plan.cost
+
+
 @dataclasses.dataclass(frozen=True)
 class _NTKScorer(BatchNormScorer):
     """Computes the kernels and aggregates per-initialisation summaries; subclasses `_summary`.
@@ -366,6 +393,22 @@ class _NTKScorer(BatchNormScorer):
             devices=devices,
         )
         return [self._aggregate(k) for k in kernels]
+
+    def estimated_cost(
+        self, module: nn.Module, variables: Variables | None, x: jax.Array | jax.ShapeDtypeStruct
+    ) -> float:
+        """The engine's estimated cost of this scorer's kernels of `module` on `x` (`ntk_cost`
+        times `repeats` where `variables` leaves the parameters to be initialised)."""
+        count = self.repeats if needs_init(variables) else 1
+        return count * ntk_cost(
+            module,
+            variables,
+            x,
+            output=self.output,
+            bn=self.bn,
+            leaves=self.leaves,
+            implementation=self.implementation,
+        )
 
     def _aggregate(self, kernels: np.ndarray) -> tuple[float, dict[str, float]]:
         """``(value, extras)`` from one architecture's kernels ``(R, N, N)``."""

@@ -91,6 +91,11 @@ class _Setup:
     problem: auto.Problem
 
 
+def _abstract(x: Any) -> Any:
+    """`x` as something `jax.eval_shape` takes: None, a shape struct, or an array."""
+    return x if x is None or isinstance(x, jax.ShapeDtypeStruct) else jnp.asarray(x)
+
+
 def _setup(
     apply: Callable[..., jax.Array],
     params: Params,
@@ -187,19 +192,28 @@ class NTKFunction:
             )
         return plan
 
-    def plan(self, params: Params, x1: jax.typing.ArrayLike, x2: Any = None) -> auto.Plan:
-        """The implementation, tile size, FLOPs and peak bytes that a call would use."""
-        x2_array = None if x2 is None else jnp.asarray(x2)
-        setup = _setup(
-            self.apply,
-            self._params(params),
-            jnp.asarray(x1),
-            x2_array,
-            self.output,
-            self.implementation,
-            self.independent_samples,
-        )
-        return self._plan(setup)
+    def plan(self, params: Params, x1: Any, x2: Any = None) -> auto.Plan:
+        """The implementation, tile size, FLOPs and peak bytes that a call would use.
+
+        Only shapes are used: `params`, `x1` and `x2` may be arrays or `jax.ShapeDtypeStruct`s
+        (e.g. from ``jax.eval_shape(module.init, ...)``), and nothing is computed.
+        """
+        found: list[auto.Plan] = []
+
+        def probe(params: Params, x1: jax.Array, x2: jax.Array | None) -> None:
+            setup = _setup(
+                self.apply,
+                params,
+                x1,
+                x2,
+                self.output,
+                self.implementation,
+                self.independent_samples,
+            )
+            found.append(self._plan(setup))
+
+        jax.eval_shape(probe, self._params(params), _abstract(x1), _abstract(x2))
+        return found[0]
 
     def _kernel(self, params: Params, x1: jax.Array, x2: jax.Array | None) -> jax.Array:
         setup = _setup(

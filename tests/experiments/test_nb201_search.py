@@ -143,10 +143,17 @@ def test_bad_methods_and_missing_ground_truth_say_why(tmp_path: Path) -> None:
         exp.parse_methods(["ntk_cond+naswot"], ["ntk_cond", "params"])
     with pytest.raises(SystemExit, match="twice"):
         exp.parse_methods(["params+params"], ["params"])
-    assert exp.parse_methods(["random", "params+ntk_cond"], ["ntk_cond", "params"]) == {
+    with pytest.raises(SystemExit, match="mixes"):
+        exp.parse_methods(["params+ntk_cond*naswot"], ["ntk_cond", "params", "naswot"])
+    found = exp.parse_methods(
+        ["random", "params+ntk_cond", "params*ntk_cond"], ["ntk_cond", "params"]
+    )
+    assert found == {
         "random": (),
         "params+ntk_cond": ("params", "ntk_cond"),
+        "params*ntk_cond": ("params", "ntk_cond"),
     }
+    assert [exp.uses_log_rule(m) for m in found] == [False, False, True]
     arch = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
     with pytest.raises(SystemExit, match=r"\|none~2\| is not in .*acc.csv \(1 rows\)"):
         exp.lookup({"other": {}}, arch, tmp_path / "acc.csv")
@@ -158,3 +165,11 @@ def test_wall_time_charges_shared_work() -> None:
     assert exp.wall_seconds(cells, 20.0, names, ["a"]) == 20 - 2 * (2 + 4)
     assert exp.wall_seconds(cells, 20.0, names, ["a"], [{"a", "b"}]) == 20 - 2 * 4
     assert exp.wall_seconds(cells, 20.0, names, [], [{"a", "b"}]) == 20 - 2 * 7
+
+
+def test_the_log_rule_prefers_a_cell_no_component_ranks_low() -> None:
+    cells = [{"a": 3.0, "b": 1.0}, {"a": 2.0, "b": 2.0}, {"a": 1.0, "b": 3.0}]
+    directions = {"a": "maximize", "b": "maximize"}
+    assert exp.pick(cells, ["a", "b"], directions, seed=0)[0] == 0  # rank sums tie: the earliest
+    index, score = exp.pick(cells, ["a", "b"], directions, seed=0, log=True)
+    assert index == 1 and score == pytest.approx(2 * np.log(2 / 3))

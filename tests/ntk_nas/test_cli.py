@@ -116,6 +116,27 @@ def test_lists():
 
 
 @pytest.mark.parametrize(
+    ("flags", "supernet"), [([], "auto"), (["--standalone"], False), (["--supernet"], True)]
+)
+def test_the_cost_model_chooses_the_path_unless_a_flag_forces_it(flags, supernet):
+    from ntk_nas import cli
+
+    required = {"search": [], "rank": ["--archs", "a.txt"], "score": ["x"]}
+    for command, rest in required.items():
+        args = cli.make_parser().parse_args([command, *flags, *rest])
+        assert cli._supernet(args) == supernet
+
+
+def test_standalone_and_supernet_exclude_each_other(capsys):
+    from ntk_nas import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.make_parser().parse_args(["rank", "--archs", "a.txt", "--standalone", "--supernet"])
+    assert exit_.value.code == 2
+    assert "--supernet: not allowed with argument --standalone" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["search", "--space", "nope"], "nope"),

@@ -239,6 +239,26 @@ def test_rank_spreads_archs_over_devices_alike():
         ranked(devices="all")
 
 
+def test_auto_takes_the_supernet_unless_the_cost_model_expects_it_to_cost_more(monkeypatch):
+    space = search_spaces.get("nb201", input_shape=(8, 8, 3))
+    x = _batch(8)[0]
+    options = {"num_classes": 3, **BUILD}
+    form = space.masked(**options)
+    ntk = [scorers.get("ntk_cond")]
+    ratio = plugin.supernet_cost_ratio(space, form, options, ntk, x, seed=0)
+    assert 1.0 < ratio < plugin.MAX_SUPERNET_COST_RATIO  # every op on every edge costs more
+    assert plugin.supernet_cost_ratio(space, form, options, [OutputNorm()], x) == 0.0
+    chosen = plugin.masked_form(space, options, supernet="auto", scorers=ntk, x=x)
+    assert chosen is not None and chosen.module == form.module
+    monkeypatch.setattr(plugin, "MAX_SUPERNET_COST_RATIO", ratio / 2)
+    assert plugin.masked_form(space, options, supernet="auto", scorers=ntk, x=x) is None
+    assert plugin.masked_form(space, options, supernet=True, scorers=ntk, x=x) is not None
+    with pytest.raises(
+        plugin.StudyError, match="supernet must be True, False or 'auto', got 'yes'"
+    ):
+        plugin.masked_form(space, options, supernet="yes")  # type: ignore[arg-type]
+
+
 def test_only_mask_invariant_scorers_score_in_the_supernet():
     space = search_spaces.get("nb201", input_shape=(8, 8, 3))
     masked = plugin.masked_form(space, BUILD)

@@ -11,7 +11,7 @@ import pytest
 
 import ntk_nas
 from scorers import NTKEigSpectrum, NTKTrace, ScorerError, get, ntk_cond
-from scorers.ntk import TENAS_LEAVES, condition_number, ntk_kernels, ntk_kernels_many
+from scorers.ntk import TENAS_LEAVES, condition_number, ntk_cost, ntk_kernels, ntk_kernels_many
 from tests.scorers.models import MLP, Scaled, batch, condition, init, reference_ntk
 
 KEY = jax.random.key(0)
@@ -114,6 +114,21 @@ def test_repeats_initialise_from_split_keys_and_aggregate() -> None:
     kernels = ntk_kernels(MODEL, None, jnp.asarray(X), KEY, repeats=3)  # one call
     assert kernels.shape == (3, len(X), len(X))
     assert not np.allclose(kernels[0], kernels[1])
+
+
+def test_ntk_cost_is_the_engines_plan_from_shapes_alone() -> None:
+    def apply(params, x):
+        return MODEL.apply(params, x, train=False).sum(axis=1)
+
+    x = jnp.asarray(X)
+    plan = ntk_nas.empirical_ntk_fn(apply).plan(VARIABLES, x)
+    assert ntk_cost(MODEL, VARIABLES, x, bn="eval") == pytest.approx(plan.cost)
+    assert ntk_cost(MODEL, None, jax.ShapeDtypeStruct(x.shape, x.dtype), bn="eval") == (
+        pytest.approx(plan.cost)
+    )
+    scorer = ntk_cond(bn="eval", repeats=3)
+    assert scorer.estimated_cost(MODEL, None, x) == pytest.approx(3 * plan.cost)
+    assert scorer.estimated_cost(MODEL, VARIABLES, x) == pytest.approx(plan.cost)
 
 
 def test_score_many_equals_one_call_per_variables() -> None:

@@ -177,6 +177,15 @@ def test_plan_reports_choice():
     assert plan.block == x1.shape[0] and plan.flops > 0 and plan.peak_bytes > 0
 
 
+def test_plan_from_shapes_alone_equals_the_plan_from_arrays():
+    f, variables, x1, x2 = models.linen_case("cnn")
+    fn = ntk_nas.empirical_ntk_fn(f)
+    shapes = jax.eval_shape(lambda tree: tree, (variables, x1, x2))
+    assert fn.plan(*shapes) == fn.plan(variables, x1, x2)
+    with pytest.raises(ntk_nas.NTKInputError):
+        fn.plan(shapes[0], jax.ShapeDtypeStruct((0, *x1.shape[1:]), x1.dtype))
+
+
 class _ConvNet(nn.Module):
     @nn.compact
     def __call__(self, x):
