@@ -100,10 +100,11 @@ Supernet = bool | Literal["auto"]
 #: ``supernet="auto"`` scores in the masked supernet unless, by the NTK engine's cost model, one
 #: of its kernels costs more than this many times a built network's (the median of
 #: `COST_SAMPLE` cells drawn from the seed): beyond that, the supernet's extra work (every op of
-#: every edge) outweighs compiling each network. Set from this project's CPU measurements
-#: (README, "Scoring at scale"): estimated ratio 4.4 (C=8, N=1, batch 16) where the supernet was
-#: 10x faster per cell, and 17.6 (C=16, N=5, batch 64) where it was 10x slower.
-MAX_SUPERNET_COST_RATIO = 8.0
+#: every edge) outweighs compiling each network. Set between this project's CPU measurements
+#: (README, "Scoring at scale"), as estimated ratio (supernet speed-up per cell): 4.45 (10x) at
+#: C=8, N=1, batch 16; 5.51 (0.58x) at C=16, N=3, batch 64; 17.6 (0.1x) at C=16, N=5,
+#: batch 64.
+MAX_SUPERNET_COST_RATIO = 5.0
 COST_SAMPLE = 3
 
 
