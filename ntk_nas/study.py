@@ -161,7 +161,7 @@ def supernet_cost_ratio(
     ]
     if not costly:
         return 0.0
-    batch = jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype)
+    batch = jax.ShapeDtypeStruct(x.shape, x.dtype)
     archs = [space.sample(np.random.default_rng([seed, i])) for i in range(COST_SAMPLE)]
     ratios = []
     for scorer in costly:

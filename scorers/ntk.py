@@ -381,18 +381,19 @@ class _NTKScorer(BatchNormScorer):
         devices: Sequence[jax.Device] | None,
     ) -> list[tuple[float, dict[str, float]]]:
         kernels = ntk_kernels_many(
-            module,
-            variables,
-            x,
-            key,
-            output=self.output,
-            bn=self.bn,
-            leaves=self.leaves,
-            repeats=self.repeats,
-            implementation=self.implementation,
-            devices=devices,
+            module, variables, x, key, repeats=self.repeats, devices=devices, **self._kernel_options
         )
         return [self._aggregate(k) for k in kernels]
+
+    @property
+    def _kernel_options(self) -> dict[str, Any]:
+        """The options of `ntk_kernels` and `ntk_cost` that this scorer sets."""
+        return {
+            "output": self.output,
+            "bn": self.bn,
+            "leaves": self.leaves,
+            "implementation": self.implementation,
+        }
 
     def estimated_cost(
         self, module: nn.Module, variables: Variables | None, x: jax.Array | jax.ShapeDtypeStruct
@@ -400,15 +401,7 @@ class _NTKScorer(BatchNormScorer):
         """The engine's estimated cost of this scorer's kernels of `module` on `x` (`ntk_cost`
         times `repeats` where `variables` leaves the parameters to be initialised)."""
         count = self.repeats if needs_init(variables) else 1
-        return count * ntk_cost(
-            module,
-            variables,
-            x,
-            output=self.output,
-            bn=self.bn,
-            leaves=self.leaves,
-            implementation=self.implementation,
-        )
+        return count * ntk_cost(module, variables, x, **self._kernel_options)
 
     def _aggregate(self, kernels: np.ndarray) -> tuple[float, dict[str, float]]:
         """``(value, extras)`` from one architecture's kernels ``(R, N, N)``."""
