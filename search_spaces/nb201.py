@@ -166,13 +166,37 @@ def _op(op: str, features: int, x: jax.Array, train: bool) -> jax.Array:
     return ReLUConvBN(features, kernel_size, name=op)(x, train)
 
 
-def _cell_output(x: jax.Array, edge: Callable[[int, jax.Array], jax.Array]) -> jax.Array:
-    """Node 3 of a cell whose node 0 is ``x``; ``edge(e, node_i)`` is the term of edge ``e``."""
+def _cell_output(
+    x: jax.Array,
+    edge: Callable[[int, jax.Array], jax.Array],
+    node: Callable[[jax.Array], jax.Array] = lambda value: value,
+) -> jax.Array:
+    """Node 3 of a cell whose node 0 is ``x``; ``edge(e, node_i)`` is the term of edge ``e`` and
+    ``node(sum of terms)`` the value of a node."""
     nodes = [x]
     for j in range(1, NUM_NODES):
         terms = [edge(e, nodes[EDGES[e][1]]) for e in _edges_into(j)]
-        nodes.append(sum(terms[1:], terms[0]))
+        nodes.append(node(sum(terms[1:], terms[0])))
     return nodes[-1]
+
+
+def _stored(value: jax.Array, weights: jax.Array) -> jax.Array:
+    """``value``, written to memory once in the forward pass and once (its cotangent) in the
+    backward pass; NaN where ``weights`` has a non-finite entry, as a weighted sum would be.
+
+    XLA fuses elementwise work into each consumer and recomputes it there. In the supernet a
+    node is a weighted sum of about fifteen terms and, through skip connections, of the nodes
+    before it, cells included: the backward pass recomputed the chain back to the last
+    convolution in every fusion that read a node, so its time grew with the square of the depth.
+    A conditional is a boundary XLA fuses nothing across; the predicate comes from the run-time
+    weights, so it cannot be folded away (under ``vmap`` over weights it becomes a select).
+    """
+    return jax.lax.cond(
+        jnp.all(jnp.isfinite(weights)),
+        lambda v: v,
+        lambda v: jnp.full_like(v, jnp.nan),
+        value,
+    )
 
 
 def _edge_name(e: int) -> str:
@@ -258,6 +282,7 @@ class NB201MaskedCell(nn.Module):
         return _cell_output(
             x,
             lambda e, node: NB201MixedEdge(self.features, name=_edge_name(e))(node, mask[e], train),
+            lambda value: _stored(value, mask),
         )
 
 

@@ -378,3 +378,20 @@ def test_masked_supernet_masks_select_one_op_per_edge() -> None:
     assert mask.shape == (len(EDGES), len(OPS)) and mask.dtype == np.float32
     assert [OPS[k] for k in mask.argmax(axis=1)] == list(arch.ops)
     np.testing.assert_array_equal(mask.sum(axis=1), 1.0)
+
+
+def test_masked_supernet_vmaps_over_masks_and_is_nan_for_a_non_finite_one(key: KeyFn) -> None:
+    masked = NB201Space((8, 8, 3)).masked(C=4, N=1)
+    x = jax.random.normal(key(2), (3, 8, 8, 3))
+    variables = masked.module.init(key(0), x)
+    masks = jnp.stack(
+        [masked.select(NB201Space().from_str(s))["arch"]["ops"] for s in MASKED_ARCHS]
+    )
+
+    def outputs(mask: jax.Array) -> jax.Array:
+        return masked.module.apply({**variables, "arch": {"ops": mask}}, x)
+
+    one_by_one = jnp.stack([outputs(mask) for mask in masks])
+    np.testing.assert_allclose(jax.vmap(outputs)(masks), one_by_one, rtol=1e-5, atol=1e-6)
+    assert np.all(np.isfinite(one_by_one))
+    assert np.all(np.isnan(outputs(masks[0].at[2, 1].set(jnp.inf))))
