@@ -109,6 +109,11 @@ COMBINATIONS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("expressivity", "progressivity", "params"), True),
     (("ntk_cond", "naswot", "expressivity", "progressivity", "params"), True),
     (("naswot", "expressivity", "progressivity", "params"), True),
+    # AZ-NAS's four proxies (FLOPs for complexity), then with params and with naswot; chosen
+    # before these were scored.
+    (("expressivity", "progressivity", "trainability", "flops"), True),
+    (("expressivity", "progressivity", "trainability", "params"), True),
+    (("naswot", "expressivity", "progressivity", "trainability", "params"), True),
 )
 KEY_COLUMNS = ("data", "arch_index", "arch_str")
 

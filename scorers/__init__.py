@@ -30,6 +30,7 @@ from .registry import get as get
 from .registry import names as names
 from .registry import register as register
 from .table import score_table as score_table
+from .trainability import Trainability as Trainability
 from .zero_cost import GradNorm as GradNorm
 from .zero_cost import JacobCov as JacobCov
 from .zero_cost import Snip as Snip
@@ -56,6 +57,7 @@ __all__ = [
     "ScorerError",
     "Snip",
     "Synflow",
+    "Trainability",
     "average_ranks",
     "get",
     "names",

@@ -6,8 +6,9 @@ the features fill their space (``log C`` when isotropic, 0 when of rank one). `e
 it over the blocks; `progressivity` is its smallest increase from one block to the next.
 
 Blocks are found generically, knowing nothing of the search space: they are the top-level module's
-direct children (paths of length one), read off Flax's ``capture_intermediates`` with a filter
-keeping their ``__call__`` outputs (`block_outputs`). The rule:
+direct children (paths of length one), their ``__call__`` outputs read by a Flax method interceptor
+(`child_calls`, which can also perturb them: `scorers.trainability` differentiates with respect to
+them), then ordered and filtered (`block_order`, `block_outputs`). The rule:
 
 - children in the order of their first call; a child called several times (shared weights)
   contributes every call's output, in call order, next to its first;
@@ -37,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scorers._model import init_variables, per_module_cache
+from scorers._model import forward, init_variables, per_module_cache
 from scorers.base import BatchNormScorer, Direction, ScorerError, Variables
 from scorers.ntk import eigenvalues
 
@@ -46,7 +47,7 @@ EPS = float(np.finfo(np.float32).eps)
 
 
 def _is_block(module: nn.Module, method_name: str) -> bool:
-    """The ``capture_intermediates`` filter: ``__call__`` of a direct child of the top module."""
+    """Whether a method call is a block call: ``__call__`` of a direct child of the top module."""
     return method_name == "__call__" and len(module.path) == 1
 
 
@@ -56,6 +57,65 @@ def _is_features(value: Any) -> bool:
         and value.ndim >= 2
         and bool(jnp.issubdtype(value.dtype, jnp.floating))
     )
+
+
+#: ``perturb(i, output)``: what the ``i``-th call of a direct child returns instead of ``output``.
+Perturb = Callable[[int, Any], Any]
+
+
+def child_calls(
+    module: nn.Module,
+    variables: Variables,
+    x: jax.Array,
+    *,
+    train: bool,
+    perturb: Perturb | None = None,
+) -> tuple[list[tuple[str, Any]], Any]:
+    """Runs `module` on ``x: (N, ...)``, recording the ``__call__`` outputs of its direct children.
+
+    Args:
+      module: a Flax linen module called as ``module.apply(variables, x, train=...)``.
+      variables: its variables.
+      x: inputs ``(N, ...)``.
+      train: BatchNorm on batch statistics (running statistics updated and discarded) or on the
+        running statistics.
+      perturb: ``perturb(i, output)`` is returned, and recorded, in place of the ``i``-th call's
+        output (e.g. the output plus a zero perturbation to differentiate with respect to); None
+        leaves the outputs unchanged.
+
+    Returns:
+      ``(calls, y)``: ``(child name, output)`` for every call, in call order, and the network's
+      output ``y``.
+    """
+    calls: list[tuple[str, Any]] = []
+
+    def record(call: Callable[..., Any], args: Any, kwargs: Any, context: Any) -> Any:
+        out = call(*args, **kwargs)
+        if not _is_block(context.module, context.method_name):
+            return out
+        if perturb is not None:
+            out = perturb(len(calls), out)
+        calls.append((context.module.path[0], out))
+        return out
+
+    with nn.intercept_methods(record):
+        y = forward(module, variables, x, train=train)
+    return calls, y
+
+
+def block_order(calls: list[tuple[str, Any]], y: Any) -> list[int]:
+    """The indices into `calls` (from `child_calls`) of the blocks, in block order: children in the
+    order of their first call, each child's calls together; floating outputs of rank >= 2 only,
+    the network's output `y` excepted."""
+    by_child: dict[str, list[int]] = {}
+    for i, (name, _) in enumerate(calls):
+        by_child.setdefault(name, []).append(i)
+    return [
+        i
+        for indices in by_child.values()
+        for i in indices
+        if calls[i][1] is not y and _is_features(calls[i][1])
+    ]
 
 
 def block_outputs(
@@ -71,18 +131,10 @@ def block_outputs(
         running statistics.
 
     Returns:
-      ``(child name, output)`` pairs in call order; each output is floating, ``(N, ..., C)``.
+      ``(child name, output)`` pairs in block order; each output is floating, ``(N, ..., C)``.
     """
-    mutable = ["batch_stats"] if train else []
-    y, state = module.apply(
-        variables, x, train=train, mutable=mutable, capture_intermediates=_is_block
-    )
-    return [
-        (name, out)
-        for name, calls in state.get("intermediates", {}).items()
-        for out in calls.get("__call__", ())
-        if out is not y and _is_features(out)
-    ]
+    calls, y = child_calls(module, variables, x, train=train)
+    return [calls[i] for i in block_order(calls, y)]
 
 
 def feature_covariance(features: jax.Array) -> jax.Array:

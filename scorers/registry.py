@@ -13,6 +13,7 @@ from scorers.linear_regions import LinearRegions
 from scorers.naswot import NASWOT
 from scorers.ntk import NTKEigSpectrum, NTKTrace, ntk_cond
 from scorers.ntk_dynamics import NTKDynamics
+from scorers.trainability import Trainability
 from scorers.zero_cost import GradNorm, JacobCov, Snip, Synflow
 
 Factory = Callable[..., Scorer]
@@ -30,6 +31,7 @@ _FACTORIES: dict[str, Factory] = {
     "jacob_cov": JacobCov,
     "expressivity": Expressivity,
     "progressivity": Progressivity,
+    "trainability": Trainability,
     "params": Params,
     "flops": Flops,
 }

@@ -21,6 +21,7 @@ BUILT_IN = [
     "progressivity",
     "snip",
     "synflow",
+    "trainability",
 ]
 
 
