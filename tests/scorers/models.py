@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection
 from typing import Any
 
@@ -11,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 from jax.flatten_util import ravel_pytree
+
+from search_spaces import NB201Space
 
 
 class MLP(nn.Module):
@@ -60,6 +63,28 @@ def batch(n: int = 8, features: int = 5, classes: int = 3, seed: int = 0) -> tup
     """A float32 batch ``(x: (n, features), y: (n,))``."""
     rng = np.random.default_rng(seed)
     return rng.normal(size=(n, features)).astype(np.float32), np.arange(n) % classes
+
+
+@dataclasses.dataclass(frozen=True)
+class NB201Pair:
+    """One NAS-Bench-201 cell built on its own and selected in the masked supernet (C=4, N=1,
+    10 classes, 8x8x3 inputs), with a batch ``(x: (6, 8, 8, 3), labels: (6,))``."""
+
+    built: nn.Module
+    supernet: nn.Module
+    mask: Any
+    data: tuple[np.ndarray, np.ndarray]
+
+
+def nb201_pair(arch: str) -> NB201Pair:
+    """`NB201Pair` for the cell string `arch`."""
+    space = NB201Space(input_shape=(8, 8, 3))
+    sizes = {"C": 4, "N": 1, "num_classes": 10}
+    masked, cell = space.masked(**sizes), space.from_str(arch)
+    x = np.random.default_rng(2).normal(size=(6, 8, 8, 3)).astype(np.float32)
+    return NB201Pair(
+        space.build(cell, **sizes), masked.module, masked.select(cell), (x, np.arange(6) % 10)
+    )
 
 
 def init(module: nn.Module, x: np.ndarray, seed: int = 0) -> Any:

@@ -19,8 +19,7 @@ from scorers.isotropy import (
     progressivity,
     spectral_entropy,
 )
-from search_spaces import NB201Space
-from tests.scorers.models import Linear, batch, init
+from tests.scorers.models import Linear, batch, init, nb201_pair
 
 KEY = jax.random.key(0)
 
@@ -176,23 +175,17 @@ def test_bad_options_name_the_bad_value() -> None:
     ],
 )
 def test_the_masked_supernet_scores_as_the_built_network(arch: str) -> None:
-    space = NB201Space(input_shape=(8, 8, 3))
-    sizes = {"C": 4, "N": 1, "num_classes": 10}
-    masked = space.masked(**sizes)
-    cell = space.from_str(arch)
-    x = np.random.default_rng(2).normal(size=(6, 8, 8, 3)).astype(np.float32)
-    data = (x, np.arange(6) % 10)
-    built = space.build(cell, **sizes)
-    mask = masked.select(cell)
+    pair = nb201_pair(arch)
+    x = pair.data[0]
     # One key initialises the parameters both have alike (same paths).
-    supernet_variables = {**init(masked.module, x), **mask}
-    supernet_blocks = block_outputs(masked.module, supernet_variables, jnp.asarray(x), train=True)
-    built_blocks = block_outputs(built, init(built, x), jnp.asarray(x), train=True)
+    supernet_variables = {**init(pair.supernet, x), **pair.mask}
+    supernet_blocks = block_outputs(pair.supernet, supernet_variables, jnp.asarray(x), train=True)
+    built_blocks = block_outputs(pair.built, init(pair.built, x), jnp.asarray(x), train=True)
     assert [n for n, _ in supernet_blocks] == [n for n, _ in built_blocks]
     for (_, got), (_, want) in zip(supernet_blocks, built_blocks, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     for scorer in (Expressivity(), Progressivity()):
-        supernet = scorer(masked.module, mask, data, key=KEY)
-        network = scorer(built, None, data, key=KEY)
+        supernet = scorer(pair.supernet, pair.mask, pair.data, key=KEY)
+        network = scorer(pair.built, None, pair.data, key=KEY)
         assert supernet.value == pytest.approx(network.value, rel=1e-5, abs=1e-5)
         assert supernet.extras["blocks"] == network.extras["blocks"] == 8

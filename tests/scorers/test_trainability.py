@@ -20,8 +20,7 @@ from scorers.trainability import (
     rademacher_cotangents,
     space_to_depth,
 )
-from search_spaces import NB201Space
-from tests.scorers.models import batch, init
+from tests.scorers.models import batch, init, nb201_pair
 
 KEY = jax.random.key(0)
 
@@ -243,15 +242,10 @@ SLOW = pytest.mark.slow  # about 12 s of compilation per cell and BatchNorm mode
     ],
 )
 def test_the_masked_supernet_scores_as_the_built_network(arch: str, finite: bool, bn: str) -> None:
-    space = NB201Space(input_shape=(8, 8, 3))
-    sizes = {"C": 4, "N": 1, "num_classes": 10}
-    masked = space.masked(**sizes)
-    cell = space.from_str(arch)
-    x = np.random.default_rng(2).normal(size=(6, 8, 8, 3)).astype(np.float32)
-    data = (x, np.arange(6) % 10)
+    pair = nb201_pair(arch)
     scorer = Trainability(bn=bn)  # type: ignore[arg-type]
-    supernet = scorer(masked.module, masked.select(cell), data, key=KEY)
-    network = scorer(space.build(cell, **sizes), None, data, key=KEY)
+    supernet = scorer(pair.supernet, pair.mask, pair.data, key=KEY)
+    network = scorer(pair.built, None, pair.data, key=KEY)
     assert supernet.value == pytest.approx(network.value, rel=1e-5, abs=1e-6)
     assert supernet.extras["pairs"] == network.extras["pairs"] == 7
     assert math.isfinite(network.value) == finite
