@@ -217,7 +217,7 @@ def test_too_few_blocks_or_pairs_are_errors_naming_the_count() -> None:
 SLOW = pytest.mark.slow  # about 12 s of compilation per cell and BatchNorm mode on CPU
 
 
-@pytest.mark.parametrize("bn", ["train", "eval"])
+@pytest.mark.parametrize("bn", ["train", pytest.param("eval", marks=SLOW)])
 @pytest.mark.parametrize(
     ("arch", "finite"),
     [
@@ -226,7 +226,11 @@ SLOW = pytest.mark.slow  # about 12 s of compilation per cell and BatchNorm mode
             True,
         ),
         # An identity cell: -inf.
-        ("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|", False),
+        pytest.param(
+            "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|",
+            False,
+            marks=SLOW,
+        ),
         pytest.param(
             "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",
             True,
