@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 import scorers as scorer_registry
 import search_spaces
+from ntk_nas._heartbeats import HeartbeatStorage
 from ntk_nas.data import Dataset, load_dataset, sample_batch
 from scorers import Score, Scorer
 from search_spaces import MaskedForm, SearchSpace
@@ -392,8 +393,8 @@ def open_storage(url: str, *, heartbeat_interval: int | None = None) -> optuna.s
     Args:
       url: the storage URL.
       heartbeat_interval: seconds between a running trial's heartbeats (RDB storages). A trial
-        whose worker died (no heartbeat for twice as long) is marked failed and retried, up to 3
-        times, by a live worker.
+        whose worker died (no heartbeat for twice as long, or none at all) is marked failed and
+        retried, up to 3 times, by a live worker.
 
     Raises:
       StudyError: naming the URL (password masked) when it cannot be opened.
@@ -406,7 +407,7 @@ def open_storage(url: str, *, heartbeat_interval: int | None = None) -> optuna.s
         if heartbeat_interval is None:
             return optuna.storages.get_storage(url)
         with _known_experimental():
-            return optuna.storages.RDBStorage(
+            return HeartbeatStorage(
                 url,
                 heartbeat_interval=heartbeat_interval,
                 grace_period=2 * heartbeat_interval,
