@@ -531,16 +531,9 @@ def search(
     batch, num_classes = resolve_batch(data, batch_size, seed, class_balanced=class_balanced)
     space = resolve_space(space, batch)
     scorer_list = resolve_scorers(scorers)
-    objective = Objective(
-        space,
-        scorer_list,
-        batch,
-        {"num_classes": num_classes, **(build_options or {})},
-        seed,
-        supernet,
-    )
+    directions = [s.direction for s in scorer_list]
     study = create_study(
-        objective.directions,
+        directions,
         storage=storage,
         study_name=study_name,
         seed=seed,
@@ -555,7 +548,15 @@ def search(
     if remaining <= 0:
         return study
     if sampler is None:  # a resumed study draws on, instead of repeating its first draws
-        study.sampler = _sampler(objective.directions, seed + finished)
+        study.sampler = _sampler(directions, seed + finished)
+    objective = Objective(
+        space,
+        scorer_list,
+        batch,
+        {"num_classes": num_classes, **(build_options or {})},
+        seed,
+        supernet,
+    )
     with tqdm(
         total=n_trials,
         initial=n_trials - remaining,
@@ -617,11 +618,11 @@ def rank(
 
     Rows are sorted by the first scorer in its direction; non-finite scores go last. Archs with
     the same canonical form are scored once. With `supernet` (``"auto"``: where the cost model
-    expects it to be cheaper, see `masked_form`), archs are scored in the space's masked
-    supernet where it has one, by the scorers that allow it (see `evaluate_many`):
-    `archs_per_call` at a time (`Scorer.score_many`: vmapped on an accelerator), spread over
-    `devices` (``"local"``: every local device), one architecture per device at a time, when
-    several are given (with at least that many `archs_per_call`).
+    expects it to be cheaper, see `masked_form`; never for a single one), archs are scored in
+    the space's masked supernet where it has one, by the scorers that allow it (see
+    `evaluate_many`): `archs_per_call` at a time (`Scorer.score_many`: vmapped on an
+    accelerator), spread over `devices` (``"local"``: every local device), one architecture per
+    device at a time, when several are given (with at least that many `archs_per_call`).
     """
     if archs_per_call < 1:
         raise StudyError(f"archs_per_call must be a positive integer, got {archs_per_call}")
@@ -630,14 +631,16 @@ def rank(
     space = resolve_space(space, batch)
     scorer_list = resolve_scorers(scorers)
     options = {"num_classes": num_classes, **(build_options or {})}
-    masked = masked_form(
-        space, options, supernet=supernet, scorers=scorer_list, x=batch[0], seed=seed
-    )
     given = [space.from_str(a) if isinstance(a, str) else a for a in archs]
     unique: dict[str, Any] = {}
     for arch in given:
         unique.setdefault(space.to_str(space.canonical(arch)), arch)
     todo = list(unique.values())
+    if supernet == "auto" and len(todo) < 2:  # one network compiles faster than the supernet
+        supernet = False
+    masked = masked_form(
+        space, options, supernet=supernet, scorers=scorer_list, x=batch[0], seed=seed
+    )
     scored: dict[str, Figures] = {}
     with tqdm(total=len(todo), desc="architectures", disable=not show_progress) as bar:
         for start in range(0, len(todo), archs_per_call):

@@ -107,6 +107,9 @@ class TileCost:
 def _tile_cost(impl: Implementation, p: Problem, na: int, nb: int, same: bool) -> TileCost:
     """The cost of one call on ``na`` x ``nb`` samples."""
     o, act = p.outputs, p.forward.activation_bytes
+    # Held per sample by a reverse pass with `o` cotangents: the residuals, and the cotangents'
+    # working buffers.
+    held = p.forward.residual_bytes + 2 * o * p.forward.largest_intermediate_bytes
     o_pairs = 1 if p.trace else o
     kernel_bytes = na * nb * (1 if p.trace else o * o) * p.itemsize
     distinct = na + (0 if same else nb)
@@ -115,21 +118,22 @@ def _tile_cost(impl: Implementation, p: Problem, na: int, nb: int, same: bool) -
         gemm = 2.0 * na * nb * o * o_pairs * p.params
         jacobians = distinct * o * p.params * p.itemsize
         moved = 2 * jacobians + distinct * (1 + o) * act + kernel_bytes
-        peak = jacobians + max(na, nb) * (1 + o) * act + kernel_bytes
+        peak = 2 * jacobians + max(na, nb) * held + kernel_bytes  # Jacobians, and flattened
         return TileCost(gemm, distinct * (1 + o), moved, peak, wgrad_passes=distinct * o)
     if impl is Implementation.NTK_VECTOR_PRODUCTS:
         # Per column: a VJP on x2 and a JVP (about 2 passes) on all of x1.
         passes = nb * (1 + 2 * o) + 2.0 * nb * o * na
         moved = nb * o * (2 * p.params * p.itemsize + 2 * na * act) + kernel_bytes
-        peak = nb * o * (p.params * p.itemsize + 2 * na * p.forward.largest_intermediate_bytes)
-        return TileCost(0.0, passes, moved, peak + nb * act + kernel_bytes)
+        # Each column's JVP runs through the VJP's linearisation on all of x1.
+        peak = nb * o * (p.params * p.itemsize + na * held)
+        return TileCost(0.0, passes, moved, peak + kernel_bytes)
     if impl is Implementation.STRUCTURED_DERIVATIVES and p.structured is not None:
         # Forward, then per output a backward pass to the probes (input gradients only); the
         # rules' Jacobians and Gram matrices are GEMMs.
         # Fallback leaves get per-sample weight gradients in the same backward passes.
         gemm, moved, peak = tile_cost(p.structured, na, nb, same, o, p.trace)
         moved = moved * p.itemsize + distinct * (1 + o) * act
-        peak = peak * p.itemsize + max(na, nb) * act
+        peak = peak * p.itemsize + max(na, nb) * held
         fallback = p.structured.fallback_params / max(p.params, 1)
         return TileCost(gemm, distinct * (1 + o), moved, peak, distinct * o * fallback)
     raise NTKInputError(f"no cost model for implementation {impl.value!r}")

@@ -1,7 +1,8 @@
 """Static cost of one forward pass, read off the jaxpr of a single sample.
 
-The cost model of `auto` needs the forward-pass FLOPs ``[FP]``, the activation memory and the
-largest intermediate per sample. They are counted from the jaxpr, so no compilation is needed.
+The cost model of `auto` needs the forward-pass FLOPs ``[FP]``, the activation memory, the memory
+that a backward pass keeps and the largest intermediate per sample. They are counted from jaxprs
+and abstract evaluation, so no compilation is needed.
 """
 
 from __future__ import annotations
@@ -22,14 +23,18 @@ class ForwardCost:
 
     Attributes:
       flops: floating-point operations (a multiply-add counts 2).
-      activation_bytes: bytes of every intermediate value, summed.
+      activation_bytes: bytes of every intermediate value, summed: the memory traffic of a pass.
       largest_intermediate_bytes: bytes of the largest intermediate value.
+      residual_bytes: bytes that a reverse-mode pass keeps from the forward pass for the
+        backward one (`jax.vjp`'s residuals): what a batch's backward pass holds in memory per
+        sample, where XLA frees or fuses away the other intermediates.
       conv_flops: the part of `flops` in convolutions.
     """
 
     flops: float
     activation_bytes: float
     largest_intermediate_bytes: float
+    residual_bytes: float
     conv_flops: float = 0.0
 
 
@@ -77,8 +82,32 @@ def _jaxpr_cost(jaxpr: jex.core.Jaxpr) -> tuple[float, float, float, float]:
     return flops, activations, largest, conv
 
 
-def forward_cost(fn: Callable[..., Any], *args: Any) -> ForwardCost:
-    """Counts the cost of ``fn(*args)`` from its jaxpr (`args` may be abstract)."""
-    closed = jax.make_jaxpr(fn)(*args)
+def residual_bytes(fn: Callable[[Any, Any], Any], params: Any, x: Any) -> float:
+    """Bytes per sample of the residuals of ``jax.vjp`` of ``fn(params, x)`` in `params`.
+
+    The residuals that depend on the sample ``x: (1, ...)`` (may be abstract); those computed
+    from the parameters alone, which a batch's backward pass keeps once, are left out.
+    """
+
+    def residuals(params: Any, x: Any) -> list[Any]:
+        return jax.tree.leaves(jax.vjp(lambda p: fn(p, x), params)[1])
+
+    jaxpr = jax.make_jaxpr(residuals)(params, x).jaxpr
+    per_sample = set(jaxpr.invars[len(jax.tree.leaves(params)) :])
+    for eqn in jaxpr.eqns:
+        if any(isinstance(v, jex.core.Var) and v in per_sample for v in eqn.invars):
+            per_sample.update(eqn.outvars)
+    return float(
+        sum(
+            _nbytes(v.aval)
+            for v in jaxpr.outvars
+            if isinstance(v, jex.core.Var) and v in per_sample
+        )
+    )
+
+
+def forward_cost(fn: Callable[[Any, Any], Any], params: Any, x: Any) -> ForwardCost:
+    """Counts the cost of ``fn(params, x)`` for one sample ``x: (1, ...)`` (may be abstract)."""
+    closed = jax.make_jaxpr(fn)(params, x)
     flops, activations, largest, conv = _jaxpr_cost(closed.jaxpr)
-    return ForwardCost(flops, activations, largest, conv)
+    return ForwardCost(flops, activations, largest, residual_bytes(fn, params, x), conv)
