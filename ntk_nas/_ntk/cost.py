@@ -82,32 +82,38 @@ def _jaxpr_cost(jaxpr: jex.core.Jaxpr) -> tuple[float, float, float, float]:
     return flops, activations, largest, conv
 
 
+def _residual_bytes(closed: jex.core.ClosedJaxpr, num_params: int) -> float:
+    """`residual_bytes` of a traced ``fn``; its first `num_params` inputs are the parameters.
+
+    The jaxpr, not ``fn``, is differentiated: no second trace through the model's Python.
+    """
+    fn = jex.core.jaxpr_as_fun(closed)
+
+    def residuals(params: list[Any], inputs: list[Any]) -> list[Any]:
+        return jax.tree.leaves(jax.vjp(lambda p: fn(*p, *inputs), params)[1])
+
+    avals = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype) for v in closed.jaxpr.invars]
+    jaxpr = jax.make_jaxpr(residuals)(avals[:num_params], avals[num_params:]).jaxpr
+    per_sample = set(jaxpr.invars[num_params:])
+    for eqn in jaxpr.eqns:
+        if any(isinstance(v, jex.core.Var) and v in per_sample for v in eqn.invars):
+            per_sample.update(eqn.outvars)
+    outputs = [v for v in jaxpr.outvars if isinstance(v, jex.core.Var) and v in per_sample]
+    return float(sum(_nbytes(v.aval) for v in outputs))
+
+
 def residual_bytes(fn: Callable[[Any, Any], Any], params: Any, x: Any) -> float:
     """Bytes per sample of the residuals of ``jax.vjp`` of ``fn(params, x)`` in `params`.
 
     The residuals that depend on the sample ``x: (1, ...)`` (may be abstract); those computed
     from the parameters alone, which a batch's backward pass keeps once, are left out.
     """
-
-    def residuals(params: Any, x: Any) -> list[Any]:
-        return jax.tree.leaves(jax.vjp(lambda p: fn(p, x), params)[1])
-
-    jaxpr = jax.make_jaxpr(residuals)(params, x).jaxpr
-    per_sample = set(jaxpr.invars[len(jax.tree.leaves(params)) :])
-    for eqn in jaxpr.eqns:
-        if any(isinstance(v, jex.core.Var) and v in per_sample for v in eqn.invars):
-            per_sample.update(eqn.outvars)
-    return float(
-        sum(
-            _nbytes(v.aval)
-            for v in jaxpr.outvars
-            if isinstance(v, jex.core.Var) and v in per_sample
-        )
-    )
+    return _residual_bytes(jax.make_jaxpr(fn)(params, x), len(jax.tree.leaves(params)))
 
 
 def forward_cost(fn: Callable[[Any, Any], Any], params: Any, x: Any) -> ForwardCost:
     """Counts the cost of ``fn(params, x)`` for one sample ``x: (1, ...)`` (may be abstract)."""
     closed = jax.make_jaxpr(fn)(params, x)
     flops, activations, largest, conv = _jaxpr_cost(closed.jaxpr)
-    return ForwardCost(flops, activations, largest, residual_bytes(fn, params, x), conv)
+    residuals = _residual_bytes(closed, len(jax.tree.leaves(params)))
+    return ForwardCost(flops, activations, largest, residuals, conv)
