@@ -60,11 +60,11 @@ def test_multi_objective_search_draws_pareto_plot(tmp_path):
     done = ntk_nas(
         "search",
         "--scorer",
-        "ntk_cond:repeats=1",
-        "--scorer",
         "params",
+        "--scorer",
+        "flops",
         "--trials",
-        "2",
+        "3",
         "--out",
         str(out),
         *TINY,
@@ -86,6 +86,7 @@ def test_rank_and_score(tmp_path):
     assert f"arch: {ALL_CONV}" in scored.stdout and "params: " in scored.stdout
 
 
+@pytest.mark.slow  # about 90 s; `rank(devices=...)` itself is tested in test_study.py
 def test_rank_over_every_device(tmp_path):
     archs = tmp_path / "archs.txt"
     archs.write_text(f"{ALL_SKIP}\n{ALL_CONV}\n")
@@ -251,6 +252,7 @@ def test_class_balanced_batch(tmp_path):
     assert uneven.returncode == 2 and "ntk-nas: error:" in uneven.stderr
 
 
+@pytest.mark.slow  # about 40 s; training itself is tested in test_training.py
 def test_train_the_top_architecture_of_a_study(tmp_path):
     out = tmp_path / "out"
     search = ntk_nas(
