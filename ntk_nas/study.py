@@ -106,6 +106,11 @@ Supernet = bool | Literal["auto"]
 #: took about the estimated ratio times the built network's kernel, and building took about 20
 #: kernels' time (compilation, tracing, initialisation) at C=16, N=3 and N=5, batch 64.
 MAX_SUPERNET_COST_RATIO = 10.0
+#: The same for kernels whose BatchNorm couples the samples (``bn="train"``: a whole-batch
+#: backward pass per Jacobian row), where compute outweighs compilation: half the break-even
+#: ratio measured at C=8, N=1, batch 16 (about 3.4; the supernet scored 0.76x the cells per
+#: second of building each one at an estimated ratio of 4.46).
+MAX_COUPLED_SUPERNET_COST_RATIO = 1.7
 COST_SAMPLE = 3
 
 
@@ -124,7 +129,8 @@ def masked_form(
       space: the search space (None is returned where it has no masked supernet).
       build_options: the networks' sizes.
       supernet: True or False forces the choice; ``"auto"`` takes the supernet unless
-        `supernet_cost_ratio` exceeds `MAX_SUPERNET_COST_RATIO`.
+        `supernet_cost_ratio` exceeds `MAX_SUPERNET_COST_RATIO`
+        (`MAX_COUPLED_SUPERNET_COST_RATIO` when a scorer's BatchNorm couples the samples).
       scorers: the scorers that will score in it (``"auto"`` only).
       x: inputs shaped like the scoring batch (``"auto"`` only).
       seed: draws the cells that the supernet is compared with (``"auto"`` only).
@@ -137,7 +143,18 @@ def masked_form(
     if supernet != "auto":
         raise StudyError(f"supernet must be True, False or 'auto', got {supernet!r}")
     ratio = supernet_cost_ratio(space, form, build_options, scorers, x, seed=seed)
-    return form if ratio <= MAX_SUPERNET_COST_RATIO else None
+    coupled = any(getattr(s, "train", False) for s in _cost_estimating(scorers))
+    limit = MAX_COUPLED_SUPERNET_COST_RATIO if coupled else MAX_SUPERNET_COST_RATIO
+    return form if ratio <= limit else None
+
+
+def _cost_estimating(scorers: Sequence[Scorer]) -> list[Scorer]:
+    """The mask-invariant `scorers` that estimate their cost (the NTK family)."""
+    return [
+        s
+        for s in scorers
+        if getattr(s, "mask_invariant", False) and isinstance(s, scorer_registry.CostEstimating)
+    ]
 
 
 def supernet_cost_ratio(
@@ -155,11 +172,7 @@ def supernet_cost_ratio(
 
     Only shapes are used; nothing is computed.
     """
-    costly = [
-        s
-        for s in scorers
-        if getattr(s, "mask_invariant", False) and isinstance(s, scorer_registry.CostEstimating)
-    ]
+    costly = _cost_estimating(scorers)
     if not costly:
         return 0.0
     batch = jax.ShapeDtypeStruct(x.shape, x.dtype)

@@ -250,6 +250,10 @@ def test_auto_takes_the_supernet_unless_the_cost_model_expects_it_to_cost_more(m
     assert plugin.supernet_cost_ratio(space, form, options, [OutputNorm()], x) == 0.0
     chosen = plugin.masked_form(space, options, supernet="auto", scorers=ntk, x=x)
     assert chosen is not None and chosen.module == form.module
+    coupled = [scorers.get("ntk_cond", bn="train")]
+    coupled_ratio = plugin.supernet_cost_ratio(space, form, options, coupled, x, seed=0)
+    assert coupled_ratio > plugin.MAX_COUPLED_SUPERNET_COST_RATIO  # compute outweighs compiling
+    assert plugin.masked_form(space, options, supernet="auto", scorers=coupled, x=x) is None
     monkeypatch.setattr(plugin, "MAX_SUPERNET_COST_RATIO", ratio / 2)
     assert plugin.masked_form(space, options, supernet="auto", scorers=ntk, x=x) is None
     assert plugin.masked_form(space, options, supernet=True, scorers=ntk, x=x) is not None
