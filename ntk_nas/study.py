@@ -148,7 +148,7 @@ def masked_form(
     return form if ratio <= limit else None
 
 
-def _cost_estimating(scorers: Sequence[Scorer]) -> list[Scorer]:
+def _cost_estimating(scorers: Sequence[Scorer]) -> list[scorer_registry.CostEstimating]:
     """The mask-invariant `scorers` that estimate their cost (the NTK family)."""
     return [
         s
