@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import math
 import re
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -19,6 +20,7 @@ import flax.linen as nn
 import jax
 import numpy as np
 import optuna
+import sqlalchemy
 from tqdm.auto import tqdm
 
 import scorers as scorer_registry
@@ -403,6 +405,9 @@ def open_storage(url: str, *, heartbeat_interval: int | None = None) -> optuna.s
     """An Optuna storage from a URL: any RDB URL (``sqlite:///``, ``postgresql://``, ...) or
     ``journal:PATH`` for a journal file on a shared file system.
 
+    Workers started at once on a fresh database race to create its tables: the loser's insert
+    fails, and it opens the storage again (up to `_SCHEMA_RACE_ATTEMPTS` times).
+
     Args:
       url: the storage URL.
       heartbeat_interval: seconds between a running trial's heartbeats (RDB storages). A trial
@@ -412,27 +417,48 @@ def open_storage(url: str, *, heartbeat_interval: int | None = None) -> optuna.s
     Raises:
       StudyError: naming the URL (password masked) when it cannot be opened.
     """
-    try:
-        if url.startswith("journal:"):
-            path = url.removeprefix("journal:")
-            backend = optuna.storages.journal.JournalFileBackend(path)  # type: ignore[attr-defined]
-            return optuna.storages.JournalStorage(backend)
-        if heartbeat_interval is None:
-            return optuna.storages.get_storage(url)
-        with _known_experimental():
-            return HeartbeatStorage(
-                url,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=2 * heartbeat_interval,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=3
-                ),
-            )
-    except Exception as error:
-        raise StudyError(
-            f"cannot open storage {mask_password(url)!r}: "
-            f"{type(error).__name__}: {mask_password(str(error))}"
-        ) from None
+    for attempt in range(1, _SCHEMA_RACE_ATTEMPTS + 1):
+        try:
+            return _storage(url, heartbeat_interval)
+        except Exception as error:
+            if attempt < _SCHEMA_RACE_ATTEMPTS and _lost_schema_race(error):
+                time.sleep(_SCHEMA_RACE_PAUSE_S * attempt)
+                continue
+            raise StudyError(
+                f"cannot open storage {mask_password(url)!r}: "
+                f"{type(error).__name__}: {mask_password(str(error))}"
+            ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_SCHEMA_RACE_ATTEMPTS = 5
+_SCHEMA_RACE_PAUSE_S = 0.2
+
+
+def _lost_schema_race(error: Exception) -> bool:
+    """Whether `error` is another process creating the storage's tables at the same moment."""
+    message = str(error)
+    return isinstance(error, sqlalchemy.exc.IntegrityError) or (
+        isinstance(error, sqlalchemy.exc.OperationalError) and "already exists" in message
+    )
+
+
+def _storage(url: str, heartbeat_interval: int | None) -> optuna.storages.BaseStorage:
+    if url.startswith("journal:"):
+        path = url.removeprefix("journal:")
+        backend = optuna.storages.journal.JournalFileBackend(path)  # type: ignore[attr-defined]
+        return optuna.storages.JournalStorage(backend)
+    if heartbeat_interval is None:
+        return optuna.storages.get_storage(url)
+    with _known_experimental():
+        return HeartbeatStorage(
+            url,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=2 * heartbeat_interval,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=3
+            ),
+        )
 
 
 def _sampler(directions: Sequence[str], seed: int | None) -> optuna.samplers.BaseSampler:

@@ -294,3 +294,41 @@ def test_only_mask_invariant_scorers_score_in_the_supernet():
     module, variables = seen["invariant"]
     assert module == space.masked(num_classes=3, **BUILD).module
     np.testing.assert_array_equal(variables["arch"]["ops"], masked.select(arch)["arch"]["ops"])
+
+
+def test_open_storage_retries_a_lost_schema_race_and_nothing_else(monkeypatch, tmp_path):
+    import sqlalchemy
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    calls: list[str] = []
+    race = sqlalchemy.exc.IntegrityError("INSERT INTO alembic_version", {}, Exception("UNIQUE"))
+
+    def lose_once(url: str, heartbeat_interval: int | None) -> optuna.storages.BaseStorage:
+        calls.append(url)
+        if len(calls) == 1:
+            raise race
+        return optuna.storages.get_storage(url)
+
+    monkeypatch.setattr(plugin, "_SCHEMA_RACE_PAUSE_S", 0.0)
+    monkeypatch.setattr(plugin, "_storage", lose_once)
+    assert isinstance(plugin.open_storage(url), optuna.storages.BaseStorage)
+    assert calls == [url, url]
+
+    def refuse(url: str, heartbeat_interval: int | None) -> optuna.storages.BaseStorage:
+        calls.append(url)
+        raise sqlalchemy.exc.OperationalError("connect", {}, Exception("connection refused"))
+
+    calls.clear()
+    monkeypatch.setattr(plugin, "_storage", refuse)
+    with pytest.raises(plugin.StudyError, match="connection refused"):
+        plugin.open_storage(url)
+    assert calls == [url]
+
+
+def test_open_storage_from_many_threads_on_a_fresh_database(tmp_path):
+    import concurrent.futures
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        storages = list(pool.map(lambda _: plugin.open_storage(url), range(6)))
+    assert len(storages) == 6
