@@ -1,8 +1,14 @@
 """Memory-bounded blocks of the kernel: compute it a tile of rows and columns at a time.
 
-Tiles run one after another under `jax.lax.map`, so peak memory is that of one tile. For a
-symmetric kernel (``x2 is None``) only the tiles on and above the diagonal are computed and the
-others mirrored.
+Tiles run one after another, so peak memory is that of one tile. For a symmetric kernel
+(``x2 is None``) only the tiles on and above the diagonal are computed and the others mirrored.
+
+Two ways to run them in sequence: a `jax.lax.map` over the tiles (one compiled body, any count)
+or, on CPU for up to `MAX_CHAINED_TILES` tiles, straight-line code in which each tile's inputs
+wait for the previous tile's result (`_after`). XLA's CPU backend runs a convolution's weight
+gradient 25-60x slower inside a loop or conditional body than at the top level of a program,
+so there a chain is an order of magnitude faster than the loop, at the cost of compiling each
+tile.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import numpy as np
 BlockFn = Callable[[jax.Array, jax.Array | None], jax.Array]
 
 _DEFAULT_BUDGET_FRACTION = 0.25
+
+#: The most tiles chained in straight-line code on CPU; more run under `jax.lax.map`.
+MAX_CHAINED_TILES = 16
 
 
 def default_memory_budget(device: jax.Device | None = None) -> int:
@@ -52,6 +61,40 @@ def _mirror(tile: jax.Array) -> jax.Array:
     return jnp.transpose(tile, axes)
 
 
+def _after(
+    previous: jax.Array, operands: tuple[jax.Array, jax.Array]
+) -> tuple[jax.Array, jax.Array]:
+    """`operands`, available only once `previous` is computed, so that XLA cannot run the next
+    tile beside this one (which would hold both tiles' memory at once).
+
+    A conditional on ``previous`` is the dependency: XLA keeps it because its branches differ.
+    After a tile with a non-finite entry the operands are zeros; the kernel is non-finite either
+    way.
+    """
+    return jax.lax.cond(
+        jnp.all(jnp.isfinite(previous)),
+        lambda values: values,
+        lambda values: (jnp.zeros_like(values[0]), jnp.zeros_like(values[1])),
+        operands,
+    )
+
+
+def _chained(block_fn: BlockFn, tiles: tuple[jax.Array, jax.Array], pairs: np.ndarray) -> jax.Array:
+    """``(P, b, b[, O, O])``: the tiles of `pairs` ``(P, 2)`` in straight-line code, in order."""
+    found: list[jax.Array] = []
+    for i, j in pairs:
+        operands = (tiles[0][i], tiles[1][j])
+        if found:
+            operands = _after(found[-1], operands)
+        found.append(block_fn(*operands))
+    return jnp.stack(found)
+
+
+def _mapped(block_fn: BlockFn, tiles: tuple[jax.Array, jax.Array], pairs: np.ndarray) -> jax.Array:
+    """``(P, b, b[, O, O])``: the tiles of `pairs` ``(P, 2)`` under one `jax.lax.map`."""
+    return jax.lax.map(lambda ij: block_fn(tiles[0][ij[0]], tiles[1][ij[1]]), jnp.asarray(pairs))
+
+
 def blocked(block_fn: BlockFn, x1: jax.Array, x2: jax.Array | None, block: int) -> jax.Array:
     """Computes ``block_fn`` over tiles of at most `block` samples of `x1` and `x2`.
 
@@ -69,12 +112,13 @@ def blocked(block_fn: BlockFn, x1: jax.Array, x2: jax.Array | None, block: int) 
     if block >= max(n1, n2):
         return block_fn(x1, x2)
     tiles1 = _tiles(x1, block)
-    if x2 is not None:
-        tiles2 = _tiles(x2, block)
-        grid = jax.lax.map(lambda a: jax.lax.map(lambda b: block_fn(a, b), tiles2), tiles1)
-        return _untile(grid, n1, n2)
-    rows, cols = np.triu_indices(tiles1.shape[0])
-    upper = jax.lax.map(lambda ij: block_fn(tiles1[ij[0]], tiles1[ij[1]]), (rows, cols))
-    grid = jnp.zeros((tiles1.shape[0], tiles1.shape[0], *upper.shape[1:]), upper.dtype)
-    grid = grid.at[cols, rows].set(jax.vmap(_mirror)(upper)).at[rows, cols].set(upper)
-    return _untile(grid, n1, n2)
+    tiles2 = tiles1 if x2 is None else _tiles(x2, block)
+    t1, t2 = tiles1.shape[0], tiles2.shape[0]
+    pairs = np.array([(i, j) for i in range(t1) for j in range(t2) if x2 is not None or j >= i])
+    chain = jax.default_backend() == "cpu" and len(pairs) <= MAX_CHAINED_TILES
+    computed = (_chained if chain else _mapped)(block_fn, (tiles1, tiles2), pairs)
+    rows, cols = pairs[:, 0], pairs[:, 1]
+    grid = jnp.zeros((t1, t2, *computed.shape[1:]), computed.dtype)
+    if x2 is None:
+        grid = grid.at[cols, rows].set(jax.vmap(_mirror)(computed))
+    return _untile(grid.at[rows, cols].set(computed), n1, n2)
