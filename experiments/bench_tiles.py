@@ -2,11 +2,12 @@
 
 Tiles bound the kernel's memory (`ntk_nas._ntk.blocks`). On CPU up to
 ``blocks.MAX_CHAINED_TILES`` tiles run as straight-line code, each waiting for the one before
-(``chained``); more, or any count elsewhere, run under ``jax.lax.map`` (``looped``; forced here
-by setting the limit to 0). For each way this prints one JSON line: the median seconds of
-``--repeats`` calls after a first one, the seconds to lower and compile the kernel, XLA's
-temporary memory for the compiled kernel in MiB, and the sum of the kernel's entries (equal
-across ways up to float rounding). The summary line gives the ratios to the whole kernel.
+(``chained``); more, or any count elsewhere, run under ``jax.lax.map`` (``looped``). Here each
+way is forced, whatever the count, by setting that limit. For each way this prints one JSON
+line: the median seconds of ``--repeats`` calls after a first one, the seconds to lower and
+compile the kernel, XLA's temporary memory for the compiled kernel in MiB, and the sum of the
+kernel's entries (equal across ways up to float rounding). The summary line gives the ratios
+to the whole kernel.
 
     python experiments/bench_tiles.py --build C=16,N=3 --batch-size 64 --block-size 16
 """
@@ -37,6 +38,7 @@ import search_spaces
 from ntk_nas._ntk import blocks
 
 WAYS = ("whole", "chained", "looped")
+_CHAIN_LIMITS = {"whole": 0, "chained": 1 << 30, "looped": 0}
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -70,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     seconds: dict[str, float] = {}
     chain_limit = blocks.MAX_CHAINED_TILES
     for way in WAYS:
-        blocks.MAX_CHAINED_TILES = 0 if way == "looped" else chain_limit
+        blocks.MAX_CHAINED_TILES = _CHAIN_LIMITS[way]
         try:
             fn = ntk_nas.empirical_ntk_fn(
                 f,

@@ -25,8 +25,10 @@ BlockFn = Callable[[jax.Array, jax.Array | None], jax.Array]
 
 _DEFAULT_BUDGET_FRACTION = 0.25
 
-#: The most tiles chained in straight-line code on CPU; more run under `jax.lax.map`.
-MAX_CHAINED_TILES = 16
+#: The most tiles chained in straight-line code on CPU; more run under `jax.lax.map`. Each
+#: chained tile is compiled on its own: beyond a few, compiling costs more than one call saves
+#: (`experiments/bench_tiles.py`).
+MAX_CHAINED_TILES = 4
 
 
 def default_memory_budget(device: jax.Device | None = None) -> int:

@@ -49,6 +49,7 @@ def test_looped_tiles_equal_chained_ones(monkeypatch, symmetric):
     def tiled() -> np.ndarray:
         return np.asarray(ntk_nas.empirical_ntk(f, variables, x1, x2, block_size=3))
 
+    monkeypatch.setattr(blocks, "MAX_CHAINED_TILES", 100)
     chained = tiled()
     monkeypatch.setattr(blocks, "MAX_CHAINED_TILES", 0)
     np.testing.assert_allclose(tiled(), chained, rtol=1e-6, atol=1e-6 * np.abs(chained).max())
@@ -63,6 +64,7 @@ def _temp_bytes(f, variables, x, block_size: int | None) -> int:
 
 def test_chained_tiles_hold_one_tile_in_memory(monkeypatch):
     f, variables, x, _ = models.linen_case("resnet", n1=32)
+    monkeypatch.setattr(blocks, "MAX_CHAINED_TILES", 100)
     whole, chained = _temp_bytes(f, variables, x, None), _temp_bytes(f, variables, x, 8)
     monkeypatch.setattr(blocks, "MAX_CHAINED_TILES", 0)
     looped = _temp_bytes(f, variables, x, 8)
