@@ -22,19 +22,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 try:  # run as a script (python experiments/bench_tiles.py) or imported as a module
     from experiments.nb201_correlation import parse_build
-    from experiments.profile_supernet import time_calls
+    from experiments.profile_supernet import add_cell_arguments, sampled_cell, time_calls
 except ImportError:  # pragma: no cover
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from experiments.nb201_correlation import parse_build
-    from experiments.profile_supernet import time_calls
+    from experiments.profile_supernet import add_cell_arguments, sampled_cell, time_calls
 
 import ntk_nas
-import search_spaces
 from ntk_nas._ntk import blocks
 
 WAYS = ("whole", "chained", "looped")
@@ -43,13 +41,10 @@ _CHAIN_LIMITS = {"whole": 0, "chained": 1 << 30, "looped": 0}
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--build", action="append", default=["C=16,N=3"], help="e.g. C=8,N=1")
-    parser.add_argument("--batch-size", type=int, default=64, help="samples N")
+    add_cell_arguments(parser, build="C=16,N=3", repeats=2)
     parser.add_argument("--block-size", type=int, default=16, help="samples per tile")
     parser.add_argument("--implementation", default="jacobian_contraction")
     parser.add_argument("--output", default="sum_logits", choices=("sum_logits", "trace", "full"))
-    parser.add_argument("--repeats", type=int, default=2, help="timed calls after the first")
-    parser.add_argument("--seed", type=int, default=1, help="draws the cell")
     args = parser.parse_args(argv)
     args.build_options = parse_build(args.build)
     return args
@@ -57,10 +52,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    space = search_spaces.get("nb201")
-    arch = space.sample(np.random.default_rng(args.seed))
+    space, arch, x = sampled_cell(args)
     module = space.build(arch, **args.build_options)
-    x = jax.random.normal(jax.random.key(0), (args.batch_size, 32, 32, 3), jnp.float32)
     variables = module.init(jax.random.key(0), x[:1])
     others = {k: v for k, v in variables.items() if k != "params"}
 

@@ -81,12 +81,18 @@ def time_calls(fn: Callable[..., Any], args: Sequence[Any], repeats: int) -> tup
     return median, max(first - median, 0.0)
 
 
+def add_cell_arguments(parser: argparse.ArgumentParser, *, build: str, repeats: int) -> None:
+    """``--build`` (default `build`), ``--batch-size``, ``--repeats`` (default `repeats`) and
+    ``--seed``: one sampled NB201 cell, its network's size, the batch and the timed calls."""
+    parser.add_argument("--build", action="append", default=[build], help="e.g. C=8,N=1")
+    parser.add_argument("--batch-size", type=int, default=64, help="samples N")
+    parser.add_argument("--repeats", type=int, default=repeats, help="timed calls after the first")
+    parser.add_argument("--seed", type=int, default=1, help="draws the cell")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--build", action="append", default=["C=16,N=5"], help="e.g. C=8,N=1")
-    parser.add_argument("--batch-size", type=int, default=64, help="samples N")
-    parser.add_argument("--repeats", type=int, default=3, help="timed calls after the first")
-    parser.add_argument("--seed", type=int, default=1, help="draws the cell")
+    add_cell_arguments(parser, build="C=16,N=5", repeats=3)
     parser.add_argument(
         "--computations", nargs="+", default=list(COMPUTATIONS), choices=COMPUTATIONS
     )
@@ -95,12 +101,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
+def sampled_cell(args: argparse.Namespace) -> tuple[Any, Any, jax.Array]:
+    """The NB201 space, the cell drawn from ``args.seed`` and a gaussian batch
+    ``(args.batch_size, 32, 32, 3)``."""
     space = search_spaces.get("nb201")
-    options = {"num_classes": 10, **args.build_options}
     arch = space.sample(np.random.default_rng(args.seed))
     x = jax.random.normal(jax.random.key(0), (args.batch_size, 32, 32, 3), jnp.float32)
+    return space, arch, x
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    space, arch, x = sampled_cell(args)
+    options = {"num_classes": 10, **args.build_options}
     form = space.masked(**options)
     assert form is not None
     built = space.build(arch, **options)
