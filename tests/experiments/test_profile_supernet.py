@@ -9,6 +9,7 @@ import pytest
 from experiments import profile_supernet
 
 
+@pytest.mark.slow  # 40-100 s of compilation; the supernet itself is tested in test_nb201.py
 def test_times_the_computations_in_both_paths(capsys: pytest.CaptureFixture[str]):
     computations = ["forward", "ntk"]
     profile_supernet.main(
