@@ -6,9 +6,9 @@ Tiles run one after another, so peak memory is that of one tile. For a symmetric
 Two ways to run them in sequence: a `jax.lax.map` over the tiles (one compiled body, any count)
 or, on CPU for up to `MAX_CHAINED_TILES` tiles, straight-line code in which each tile's inputs
 wait for the previous tile's result (`_after`). XLA's CPU backend runs a convolution's weight
-gradient 25-60x slower inside a loop or conditional body than at the top level of a program,
-so there a chain is an order of magnitude faster than the loop, at the cost of compiling each
-tile.
+gradient 13-39x slower inside a loop or conditional body than at the top level of a program
+(`experiments/bench_conv_grad.py`), so there a chain is an order of magnitude faster than the
+loop, at the cost of compiling each tile.
 """
 
 from __future__ import annotations
