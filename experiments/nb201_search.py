@@ -289,13 +289,14 @@ def seed_rows(
 # ----------------------------------------------------------------------------- report
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
+def read_rows(path: Path, columns: Sequence[str] = COLUMNS) -> list[dict[str, Any]]:
+    """The rows of a results CSV with `columns` (none if it does not exist yet)."""
     if not path.exists():
         return []
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise SystemExit(f"{path} has columns {reader.fieldnames}, expected {list(COLUMNS)}")
+        if tuple(reader.fieldnames or ()) != tuple(columns):
+            raise SystemExit(f"{path} has columns {reader.fieldnames}, expected {list(columns)}")
         return [_typed(r) for r in reader]
 
 
@@ -330,15 +331,17 @@ def summarise(
             and entry["wall_s"]["mean"] < TENAS_SECONDS
         )
         summary["methods"][method] = entry
-    summary["references"]["best_sampled"] = {
-        t: mean_std([s["best_sampled"][t] for s in seeds]) for t in DATASETS
-    }
+    if seeds:
+        summary["references"]["best_sampled"] = {
+            t: mean_std([s["best_sampled"][t] for s in seeds]) for t in DATASETS
+        }
     summary["references"]["optimum"] = {t: max(e[t] for e in accuracies.values()) for t in DATASETS}
     return summary
 
 
-def table(summary: Mapping[str, Any], trials: int) -> str:
-    """Markdown: method | accuracy per dataset (mean +- std over seeds) | wall s per search."""
+def table(summary: Mapping[str, Any], trials: int | None = None) -> str:
+    """Markdown: method | accuracy per dataset (mean +- std over seeds) | wall s per search;
+    with `trials`, the best of the sampled cells (a sampling search's oracle)."""
     lines = [
         "| method | " + " | ".join(DATASETS.values()) + " | wall s per search |",
         "|---" * (2 + len(DATASETS)) + "|",
@@ -350,12 +353,13 @@ def table(summary: Mapping[str, Any], trials: int) -> str:
     for method, entry in summary["methods"].items():
         accuracy = " | ".join(cell(entry[t]) for t in DATASETS)
         lines.append(f"| {method} | {accuracy} | {cell(entry['wall_s'])} |")
-    best = summary["references"]["best_sampled"]
-    lines.append(
-        f"| best of the {trials} sampled (oracle) | "
-        + " | ".join(cell(best[t]) for t in DATASETS)
-        + " | - |"
-    )
+    if trials is not None:
+        best = summary["references"]["best_sampled"]
+        lines.append(
+            f"| best of the {trials} sampled (oracle) | "
+            + " | ".join(cell(best[t]) for t in DATASETS)
+            + " | - |"
+        )
     optimum = summary["references"]["optimum"]
     lines.append(
         "| NAS-Bench-201 optimum | " + " | ".join(f"{optimum[t]:.2f}" for t in DATASETS) + " | - |"
@@ -475,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         new, facts = seed_rows(args, seed, todo, accuracies)
         seeds.append(facts)
         rows += new
-        _write_rows(path, rows)
+        write_rows(path, rows)
         if not args.quiet and new:
             picks = "; ".join(f"{r['method']} {r['cifar10']:.2f}" for r in new)
             print(
@@ -507,12 +511,14 @@ def _json_number(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def _write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+def write_rows(
+    path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLUMNS
+) -> None:
     """Rewrites `path` with every row (sorted by seed, method order kept), atomically."""
     ordered = sorted(rows, key=lambda r: r["seed"])
     partial = path.with_suffix(".csv.partial")
     with open(partial, "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
+        writer = csv.DictWriter(f, columns)
         writer.writeheader()
         writer.writerows(ordered)
     partial.replace(path)

@@ -11,28 +11,12 @@ import optuna
 import pytest
 import scipy.stats
 
-import search_spaces
 from experiments import nb201_search as exp
 
 SCORERS = ["ntk_cond:repeats=1", "naswot", "linear_regions", "params"]
 DIRECTIONS = {"ntk_cond": "minimize", "naswot": "maximize", "linear_regions": "maximize",
               "params": "maximize"}  # fmt: skip
 METHODS = ["ntk_cond", "ntk_cond+linear_regions", "ntk_cond+naswot+params", "params", "random"]
-
-
-@pytest.fixture(scope="module")
-def accuracies(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A synthetic ground truth for every NB201 cell (made-up accuracies, two decimals)."""
-    path = tmp_path_factory.mktemp("truth") / "acc.csv"
-    space = search_spaces.get("nb201")
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["arch_index", "arch_str", "cifar10_test_acc", "cifar100_test_acc",
-                         "imagenet16_test_acc"])  # fmt: skip
-        for i, arch in enumerate(space.enumerate()):
-            h = i * 7919 % 1000
-            writer.writerow([i, space.to_str(arch), 80 + h / 100, 50 + h / 50, 20 + h / 40])
-    return path
 
 
 def run(accuracies: Path, out: Path, *extra: str) -> int:
