@@ -176,17 +176,18 @@ def test_rank_in_the_masked_supernet_matches_each_network_with_one_compilation()
             "nb201",
             archs,
             ["ntk_cond:bn=train,repeats=2"],
-            _batch(6),
+            _batch(4),
             build_options=BUILD,
             show_progress=False,
             supernet=supernet,
         )
         return {row["arch"]: row for row in rows}
 
-    standalone = ranked(MASKED_ARCHS, supernet=False)
-    masked = ranked(MASKED_ARCHS[:1], supernet=True)  # compiles the supernet's kernels
+    archs = MASKED_ARCHS[:2]  # one to compile the supernet's kernels, one to reuse them
+    standalone = ranked(archs, supernet=False)
+    masked = ranked(archs[:1], supernet=True)  # compiles the supernet's kernels
     with ntk_nas.count_compilations() as compiled:
-        masked |= ranked(MASKED_ARCHS[1:], supernet=True)
+        masked |= ranked(archs[1:], supernet=True)
     assert compiled.count == 0
     for arch, row in standalone.items():
         assert masked[arch]["params"] == row["params"]
@@ -195,7 +196,9 @@ def test_rank_in_the_masked_supernet_matches_each_network_with_one_compilation()
         assert masked[arch]["ntk_cond"] == pytest.approx(row["ntk_cond"], rel=1e-3)
 
 
-def test_rank_scores_several_archs_per_call_alike():
+# 2 per call already covers a full chunk and a remainder (3 unique archs: chunks of 2 and 1).
+@pytest.mark.parametrize("per_call", [2, pytest.param(3, marks=pytest.mark.slow)])
+def test_rank_scores_several_archs_per_call_alike(per_call):
     def ranked(**options):
         rows = plugin.rank(
             "nb201",
@@ -209,16 +212,17 @@ def test_rank_scores_several_archs_per_call_alike():
         return {row["arch"]: row for row in rows}
 
     one = ranked(archs_per_call=1)
-    for per_call in (2, 3):
-        many = ranked(archs_per_call=per_call)
-        assert many.keys() == one.keys()
-        for arch, row in one.items():
-            assert many[arch]["ntk_cond"] == pytest.approx(row["ntk_cond"], rel=1e-4)
+    many = ranked(archs_per_call=per_call)
+    assert many.keys() == one.keys()
+    for arch, row in one.items():
+        assert many[arch]["ntk_cond"] == pytest.approx(row["ntk_cond"], rel=1e-4)
     with pytest.raises(plugin.StudyError, match="archs_per_call must be a positive integer, got 0"):
         ranked(archs_per_call=0)
 
 
-def test_rank_spreads_archs_over_devices_alike():
+# "local": 3 archs over 4 devices; the slow case: a list of 2 devices, so one takes 2 archs.
+@pytest.mark.parametrize("devices", ["local", pytest.param("first two", marks=pytest.mark.slow)])
+def test_rank_spreads_archs_over_devices_alike(devices):
     def ranked(**options):
         rows = plugin.rank(
             "nb201",
@@ -233,13 +237,33 @@ def test_rank_spreads_archs_over_devices_alike():
 
     one = ranked()
     assert len(jax.local_devices()) == 4  # tests/conftest.py
-    for devices in ("local", jax.local_devices()[:2]):
-        assert ranked(devices=devices) == pytest.approx(one, rel=1e-4)
+    spread = "local" if devices == "local" else jax.local_devices()[:2]
+    assert ranked(devices=spread) == pytest.approx(one, rel=1e-4)
     with pytest.raises(plugin.StudyError, match=r"devices must be 'local'.*got 'all'"):
         ranked(devices="all")
 
 
 def test_auto_takes_the_supernet_unless_the_cost_model_expects_it_to_cost_more(monkeypatch):
+    # `masked_form` asks for the same ratios again: compute each distinct call once (the cost
+    # model traces the supernet and three built networks per call).
+    known: dict[tuple, float] = {}
+    cost_ratio = plugin.supernet_cost_ratio
+
+    def remembered(space, form, build_options, scorers, x, *, seed=0):
+        key = (
+            id(space),
+            repr(form.module),
+            repr(sorted(build_options.items())),
+            repr(list(scorers)),
+            x.shape,
+            str(x.dtype),
+            seed,
+        )
+        if key not in known:
+            known[key] = cost_ratio(space, form, build_options, scorers, x, seed=seed)
+        return known[key]
+
+    monkeypatch.setattr(plugin, "supernet_cost_ratio", remembered)
     space = search_spaces.get("nb201", input_shape=(8, 8, 3))
     x = _batch(8)[0]
     options = {"num_classes": 3, **BUILD}

@@ -34,17 +34,23 @@ SCRIPT = textwrap.dedent(
     x2 = jax.random.normal(jax.random.key(1), (7, 6, 6, 2))
     variables = model.init(jax.random.key(2), x1)
     mesh = jax.make_mesh((2, 2), ("a", "b"))
-    cases = [("full", "auto"), ("sum_logits", "auto"), ("trace", "ntk_vector_products")]
-    for output, implementation in cases:
+    # Each case takes both specs and both second inputs; the pairings alternate between cases,
+    # so every (spec, second input) pair is checked too (each pairing compiles anew).
+    plain, crossed = [("local", None), (mesh, x2)], [("local", x2), (mesh, None)]
+    cases = [
+        ("full", "auto", plain),
+        ("sum_logits", "auto", crossed),
+        ("trace", "ntk_vector_products", plain),
+    ]
+    for output, implementation, pairs in cases:
         options = dict(output=output, implementation=implementation)
         one = ntk_nas.empirical_ntk_fn(model.apply, **options)
-        for spec in ("local", mesh):
+        for spec, second in pairs:
             many = ntk_nas.empirical_ntk_fn(model.apply, mesh=spec, **options)
-            for second in (None, x2):
-                want = np.asarray(one(variables, x1, second))
-                got = np.asarray(many(variables, x1, second))
-                assert got.shape == want.shape, (got.shape, want.shape)
-                np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * abs(want).max())
+            want = np.asarray(one(variables, x1, second))
+            got = np.asarray(many(variables, x1, second))
+            assert got.shape == want.shape, (got.shape, want.shape)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * abs(want).max())
     print("sharded kernels agree")
     """
 )
