@@ -248,6 +248,11 @@ def seed_rows(
         )
         arch = to_str(NB201Arch(ops))
         truth = nb201_search.lookup(accuracies, arch, args.accuracies)
+        print(
+            f"seed {seed}: {method} picked {arch} (CIFAR-10 {truth['cifar10']:.2f}); "
+            f"{scored} supernets, {seconds:.1f} s",
+            flush=True,
+        )
         rows.append(
             {
                 "method": method,
@@ -331,8 +336,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             new = seed_rows(args, seed, todo, accuracies)
             rows += new
             nb201_search.write_rows(path, rows, COLUMNS)
-            picks = "; ".join(f"{r['method']} {r['cifar10']:.2f}" for r in new)
-            print(f"seed {seed}: CIFAR-10 of the picks: {picks}", flush=True)
     wanted = [r for r in rows if r["seed"] < args.seeds and r["method"] in methods]
     summary = nb201_search.summarise(wanted, methods, [], accuracies)
     text = nb201_search.table(summary)

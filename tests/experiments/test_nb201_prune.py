@@ -127,6 +127,7 @@ def test_prune_end_to_end_reports_and_resumes(
     report = json.loads((out / "prune.json").read_text())
     assert set(report["methods"]) == {"params", "expressivity*params"}
     assert "| expressivity*params |" in printed and "TE-NAS (published)" in printed
+    assert f"seed 0: params picked {rows[0]['arch_str']}" in printed
     # A rerun keeps the rows and scores nothing.
     before = (out / "prune.csv").read_text()
     assert exp.main(argv) == 0
