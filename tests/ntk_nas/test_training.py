@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import numpy as np
@@ -29,8 +31,14 @@ def _clusters(n: int = 96, seed: int = 0) -> training.Split:
 CONFIG = training.TrainConfig(epochs=4, batch_size=16, learning_rate=0.05)
 
 
+@functools.cache
+def _trained(config: training.TrainConfig) -> tuple[dict, list[dict[str, float]]]:
+    """An uninterrupted run of `Tiny` on `_clusters()`, trained once per config and session."""
+    return training.train_module(Tiny(), _clusters(), config, progress=False)
+
+
 def test_training_reduces_the_loss_and_learns():
-    _, history = training.train_module(Tiny(), _clusters(), CONFIG, progress=False)
+    _, history = _trained(CONFIG)
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
     assert history[-1]["held_out_accuracy"] > 0.8
@@ -44,7 +52,7 @@ def test_interrupted_run_resumes_to_the_same_parameters(tmp_path, monkeypatch, o
         learning_rate=0.05 if optimizer == "sgd" else 0.01,
         optimizer=optimizer,
     )
-    whole, whole_history = training.train_module(Tiny(), _clusters(), config, progress=False)
+    whole, whole_history = _trained(config)  # for sgd, the run of the test above
     save = training._save
 
     def save_then_die(out, state, history):

@@ -28,8 +28,22 @@ LINEN_OUTPUTS = [
 ]
 
 
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
-@pytest.mark.parametrize(("name", "output"), LINEN_OUTPUTS)
+def _auto_is_slow(implementation: str, name: str, output: str) -> object:
+    """`auto` runs one of the three implementations, each checked here on the same case: the
+    default run keeps `auto` on one linen case (and on every output of the nnx, plain-function
+    and coupled models below); the other `auto` cases are `make test-slow`."""
+    slow = implementation == "auto" and (name, output) != ("mlp", "full")
+    return pytest.param(name, output, implementation, marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize(
+    ("name", "output", "implementation"),
+    [
+        _auto_is_slow(implementation, name, output)
+        for name, output in LINEN_OUTPUTS
+        for implementation in IMPLEMENTATIONS
+    ],
+)
 def test_linen_models_match_float64_reference(name, implementation, output):
     f, variables, x1, x2 = models.linen_case(name)
     reference = models.reduce_reference(models.linen_reference(name), output)
@@ -123,7 +137,14 @@ def test_shared_and_unsupported_leaves_are_reported():
 
 
 @pytest.mark.parametrize("output", ["full", "trace"])
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize(
+    "implementation",
+    [
+        *IMPLEMENTATIONS[:-1],
+        # `auto` runs one of the three above, on the same shapes.
+        pytest.param("auto", marks=pytest.mark.slow),
+    ],
+)
 def test_shapes_and_symmetry(implementation, output):
     f, variables, x1, x2 = models.linen_case("mlp", n1=5, n2=3)
     fn = ntk_nas.empirical_ntk_fn(f, output=output, implementation=implementation)

@@ -10,12 +10,33 @@ import ntk_nas
 from ntk_nas._ntk import blocks
 from tests.ntk_nas.ntk import models
 
+IMPLEMENTATIONS = ["jacobian_contraction", "ntk_vector_products", "structured_derivatives"]
+#: Every implementation with every output, and each of these with and without x2, in six cases;
+#: the other six combinations are `make test-slow`.
+DEFAULT_RUN = {
+    ("jacobian_contraction", "full", True),
+    ("jacobian_contraction", "trace", False),
+    ("ntk_vector_products", "full", False),
+    ("ntk_vector_products", "trace", True),
+    ("structured_derivatives", "full", True),
+    ("structured_derivatives", "trace", False),
+}
 
-@pytest.mark.parametrize("output", ["full", "trace"])
+
 @pytest.mark.parametrize(
-    "implementation", ["jacobian_contraction", "ntk_vector_products", "structured_derivatives"]
+    ("symmetric", "implementation", "output"),
+    [
+        pytest.param(
+            symmetric,
+            implementation,
+            output,
+            marks=[] if (implementation, output, symmetric) in DEFAULT_RUN else [pytest.mark.slow],
+        )
+        for symmetric in (True, False)
+        for implementation in IMPLEMENTATIONS
+        for output in ("full", "trace")
+    ],
 )
-@pytest.mark.parametrize("symmetric", [True, False])
 def test_blocked_equals_unblocked(implementation, output, symmetric):
     f, variables, x1, x2 = models.linen_case("cnn", n1=7, n2=5)
     x2 = None if symmetric else x2
