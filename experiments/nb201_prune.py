@@ -24,7 +24,6 @@ there), ``prune.json`` and ``table.md`` (also printed).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -36,11 +35,11 @@ import numpy as np
 
 try:  # run as a script (python experiments/nb201_prune.py) or imported as a module
     from experiments import nb201_search
-    from experiments.nb201_correlation import DEFAULT_ACC, parse_build, read_accuracies
+    from experiments.nb201_correlation import parse_build, read_accuracies
 except ImportError:  # pragma: no cover
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from experiments import nb201_search
-    from experiments.nb201_correlation import DEFAULT_ACC, parse_build, read_accuracies
+    from experiments.nb201_correlation import parse_build, read_accuracies
 
 DEFAULT_SCORERS = ("ntk_cond:repeats=1", "params", "expressivity", "progressivity", "trainability")
 DEFAULT_METHODS = (
@@ -272,26 +271,14 @@ def seed_rows(
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=5, help="searches with seeds 0..S-1")
-    parser.add_argument(
-        "--scorers",
-        nargs="+",
-        default=list(DEFAULT_SCORERS),
-        help="mask-invariant registry scorers (NAME or NAME:key=value,...) and 'params'",
+    nb201_search.add_search_arguments(
+        parser,
+        scorers=DEFAULT_SCORERS,
+        methods=DEFAULT_METHODS,
+        out=Path("runs/nb201_prune"),
+        scorers_help="mask-invariant registry scorers (NAME or NAME:key=value,...) and 'params'",
     )
-    parser.add_argument(
-        "--methods",
-        nargs="+",
-        default=list(DEFAULT_METHODS),
-        help="scorer names joined by '+' (sum of ranks, TE-NAS) or '*' (sum of log normalised "
-        "ranks, AZ-NAS)",
-    )
-    parser.add_argument("--build", action="append", default=[], help="e.g. C=8 or C=16,N=5")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--data", default="cifar10", help="an ntk-nas --data spec")
     parser.add_argument("--keep-none", action="store_true", help="let 'none' ops compete too")
-    parser.add_argument("--accuracies", type=Path, default=DEFAULT_ACC)
-    parser.add_argument("--out", type=Path, default=Path("runs/nb201_prune"))
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be positive, got {args.seeds}")
@@ -338,8 +325,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             nb201_search.write_rows(path, rows, COLUMNS)
     wanted = [r for r in rows if r["seed"] < args.seeds and r["method"] in methods]
     summary = nb201_search.summarise(wanted, methods, [], accuracies)
-    text = nb201_search.table(summary)
-    lines = nb201_search.verdicts(summary)
     report = {
         "settings": {**settings(args), "seeds": args.seeds, "methods": methods},
         **summary,
@@ -347,10 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rows": wanted,
         "seconds_this_run": time.perf_counter() - start,
     }
-    (args.out / "prune.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "table.md").write_text(text + "\n\n" + "\n".join(lines) + "\n")
-    print(text)
-    print("\n".join(lines))
+    nb201_search.publish(args.out / "prune.json", report, summary)
     return 0
 
 

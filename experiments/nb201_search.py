@@ -388,28 +388,44 @@ def verdicts(summary: Mapping[str, Any]) -> list[str]:
 # ----------------------------------------------------------------------------- main
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=100, help="budget: sampled cells per search")
+def add_search_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    scorers: Sequence[str],
+    methods: Sequence[str],
+    out: Path,
+    scorers_help: str,
+    methods_help: str = "",
+) -> None:
+    """The options a NAS-Bench-201 search experiment shares: seeds, scorers, methods, network
+    size, batch, data, ground truth and output folder."""
     parser.add_argument("--seeds", type=int, default=5, help="searches with seeds 0..S-1")
-    parser.add_argument(
-        "--scorers",
-        nargs="+",
-        default=list(DEFAULT_SCORERS),
-        help="registry scorers every trial is scored with, NAME or NAME:key=value,...",
-    )
+    parser.add_argument("--scorers", nargs="+", default=list(scorers), help=scorers_help)
     parser.add_argument(
         "--methods",
         nargs="+",
-        default=list(DEFAULT_METHODS),
+        default=list(methods),
         help="search methods: scorer names joined by '+' (sum of ranks, TE-NAS) or '*' (sum of "
-        "log normalised ranks, AZ-NAS), or 'random'",
+        "log normalised ranks, AZ-NAS)" + methods_help,
     )
     parser.add_argument("--build", action="append", default=[], help="e.g. C=8 or C=16,N=5")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--data", default="cifar10", help="an ntk-nas --data spec")
     parser.add_argument("--accuracies", type=Path, default=DEFAULT_ACC)
-    parser.add_argument("--out", type=Path, default=Path("runs/nb201_search"))
+    parser.add_argument("--out", type=Path, default=out)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=100, help="budget: sampled cells per search")
+    add_search_arguments(
+        parser,
+        scorers=DEFAULT_SCORERS,
+        methods=DEFAULT_METHODS,
+        out=Path("runs/nb201_search"),
+        scorers_help="registry scorers every trial is scored with, NAME or NAME:key=value,...",
+        methods_help=", or 'random'",
+    )
     parser.add_argument(
         "--standalone",
         action="store_true",
@@ -489,8 +505,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     wanted = [r for r in rows if r["seed"] < args.seeds and r["method"] in methods]
     summary = summarise(wanted, methods, seeds, accuracies)
-    text = table(summary, args.trials)
-    lines = verdicts(summary)
     report = {
         "settings": {**settings(args), "seeds": args.seeds, "methods": methods},
         **summary,
@@ -499,11 +513,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rows": [{k: _json_number(v) for k, v in r.items()} for r in wanted],
         "seconds_this_run": time.perf_counter() - start,
     }
-    (args.out / "search.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "table.md").write_text(text + "\n\n" + "\n".join(lines) + "\n")
-    print(text)
-    print("\n".join(lines))
+    publish(args.out / "search.json", report, summary, args.trials)
     return 0
+
+
+def publish(
+    path: Path, report: Mapping[str, Any], summary: Mapping[str, Any], trials: int | None = None
+) -> None:
+    """Writes `report` to `path` (JSON) and the `table` with the `verdicts` to ``table.md``
+    beside it, and prints both."""
+    text = "\n".join([table(summary, trials), "", *verdicts(summary)])
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    path.with_name("table.md").write_text(text + "\n")
+    print(text)
 
 
 def _json_number(value: Any) -> Any:
