@@ -221,14 +221,16 @@ def seed_rows(
     methods: Mapping[str, tuple[str, ...]],
     accuracies: Mapping[str, Mapping[str, Any]],
 ) -> list[dict[str, Any]]:
-    """Runs every method's pruning search with `seed`; one row per method."""
+    """Runs every method's pruning search with `seed`; one row per method. Only the scorers
+    that the methods use score."""
     import jax
     import jax.numpy as jnp
 
     from ntk_nas.study import resolve_batch, resolve_scorers
     from search_spaces.nb201 import NB201Arch, NB201Space, to_str
 
-    scorer_list = resolve_scorers(list(args.scorers))
+    used = {name for components in methods.values() for name in components}
+    scorer_list = [s for s in resolve_scorers(list(args.scorers)) if s.name in used]
     check_scorers(scorer_list)
     directions = {s.name: s.direction for s in scorer_list}
     batch, num_classes = resolve_batch(args.data, args.batch_size, seed)
