@@ -1,7 +1,8 @@
 """ntk_nas: training-free neural architecture search for JAX, scored by a fast empirical NTK.
 
 The engine (`empirical_ntk`, ...) is imported eagerly; the Optuna plugin (`search`, `rank`,
-`Objective`) and `train` lazily, because it sits on top of `scorers`, which use the engine.
+`Objective`), the pruning search (`prune`) and `train` lazily, because they sit on top of
+`scorers`, which use the engine.
 """
 
 from typing import Any
@@ -19,6 +20,7 @@ from ntk_nas.compilations import count_compilations as count_compilations
 _PLUGIN = {
     "Objective": "study",
     "TrainConfig": "training",
+    "prune": "pruning",
     "rank": "study",
     "search": "study",
     "train": "training",
@@ -36,6 +38,7 @@ __all__ = [
     "count_compilations",
     "empirical_ntk",
     "empirical_ntk_fn",
+    "prune",
     "rank",
     "search",
     "train",

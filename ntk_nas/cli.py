@@ -17,7 +17,7 @@ import optuna
 
 import scorers as scorer_registry
 import search_spaces
-from ntk_nas import results, study, training
+from ntk_nas import pruning, results, study, training
 from ntk_nas._ntk.errors import NTKInputError
 from ntk_nas.data import DEFAULT_SPEC, DataError
 
@@ -37,9 +37,10 @@ _USER_ERRORS = (
 
 
 def parse_build_options(items: Sequence[str]) -> dict[str, Any]:
-    """``["C=8", "N=1"]`` -> ``{"C": 8, "N": 1}``; a malformed item is a `StudyError`."""
+    """``["C=8", "N=1"]`` or ``["C=8,N=1"]`` -> ``{"C": 8, "N": 1}``; a malformed item is a
+    `StudyError`."""
     options: dict[str, Any] = {}
-    for item in items:
+    for item in (part for given in items for part in given.split(",")):
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise study.StudyError(f"bad --build option {item!r}; expected KEY=VALUE, e.g. C=8")
@@ -47,7 +48,9 @@ def parse_build_options(items: Sequence[str]) -> dict[str, Any]:
     return options
 
 
-def _common(parser: argparse.ArgumentParser, *, with_scorers: bool = True) -> None:
+def _common(
+    parser: argparse.ArgumentParser, *, with_scorers: bool = True, with_paths: bool = True
+) -> None:
     parser.add_argument("--space", default="nb201", help="search space (see `ntk-nas spaces`)")
     if with_scorers:
         parser.add_argument(
@@ -55,6 +58,7 @@ def _common(parser: argparse.ArgumentParser, *, with_scorers: bool = True) -> No
             action="append",
             help="scorer, as NAME or NAME:key=value,... (repeat for several; default ntk_cond)",
         )
+    if with_scorers and with_paths:
         path = parser.add_mutually_exclusive_group()
         path.add_argument(
             "--standalone",
@@ -124,6 +128,28 @@ def make_parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="every figure of one architecture")
     _common(score)
     score.add_argument("arch", help="architecture string")
+
+    prune = commands.add_parser(
+        "prune", help="TE-NAS's pruning search in the space's masked supernet"
+    )
+    _common(prune, with_paths=False)
+    prune.add_argument(
+        "--rule",
+        choices=pruning.RULES,
+        default="sum",
+        help="combine the scorers' ranks by their sum (TE-NAS) or the sum of their logs (AZ-NAS)",
+    )
+    prune.add_argument(
+        "--keep",
+        action="append",
+        default=[],
+        metavar="OP",
+        help="let OP compete from the start too (by default every op but 'none' does)",
+    )
+    prune.add_argument(
+        "--repeats", type=int, default=1, help="average each score over R initialisations"
+    )
+    prune.add_argument("--out", type=Path, default=None, help="JSON file for the result")
 
     train = commands.add_parser("train", help="train one architecture, or the top K of a study")
     _common(train, with_scorers=False)
@@ -302,6 +328,47 @@ def run_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_prune(args: argparse.Namespace) -> int:
+    chosen = _scorers(args)
+    found = pruning.prune(
+        args.space,
+        chosen,
+        args.data,
+        rule=args.rule,
+        exclude=[op for op in pruning.EXCLUDED if op not in args.keep],
+        seed=args.seed,
+        repeats=args.repeats,
+        batch_size=args.batch_size,
+        class_balanced=args.class_balanced,
+        build_options=parse_build_options(args.build),
+    )
+    arch = search_spaces.get(args.space).to_str(found.arch)
+    decisions = list(found.rounds[0]) if found.rounds else []
+    rows = [
+        {"decision": d, **{f"round {r + 1}": ops.get(d, "") for r, ops in enumerate(found.rounds)}}
+        for d in decisions
+    ]
+    columns = ["decision", *(f"round {r + 1}" for r in range(len(found.rounds)))]
+    print("ops pruned, per round:")
+    print(results.format_table(rows, columns, len(rows), ranked=False))
+    print(f"picked: {arch}")
+    print(f"{found.scored} supernets scored in {found.seconds:.1f} s")
+    if args.out is not None:
+        results.write_json(
+            {
+                "arch": arch,
+                "rounds": [dict(ops) for ops in found.rounds],
+                "scored": found.scored,
+                "seconds": found.seconds,
+                "scorers": [s.name for s in chosen],
+                "rule": args.rule,
+                "repeats": args.repeats,
+            },
+            args.out,
+        )
+    return 0
+
+
 def _study_archs(args: argparse.Namespace) -> list[str]:
     storage = args.storage or f"sqlite:///{Path('ntk-nas-out/study.db').resolve()}"
     try:
@@ -356,7 +423,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scorers":
             print("\n".join(scorer_registry.names()))
             return 0
-        commands = {"search": run_search, "rank": run_rank, "score": run_score, "train": run_train}
+        commands = {
+            "search": run_search,
+            "rank": run_rank,
+            "score": run_score,
+            "prune": run_prune,
+            "train": run_train,
+        }
         return commands[args.command](args)
     except KeyboardInterrupt:
         print(f"\n{INTERRUPTED}", file=sys.stderr)

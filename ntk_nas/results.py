@@ -47,12 +47,15 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def format_table(rows: Sequence[Row], columns: Sequence[str], limit: int = 10) -> str:
-    """A plain-text table of the first `limit` rows, with a rank column."""
+def format_table(
+    rows: Sequence[Row], columns: Sequence[str], limit: int = 10, *, ranked: bool = True
+) -> str:
+    """A plain-text table of the first `limit` rows, with a rank column if `ranked`."""
     shown = rows[:limit]
-    cells = [["rank", *columns]]
+    cells = [["rank", *columns]] if ranked else [list(columns)]
     cells += [
-        [str(i + 1), *(format_cell(row.get(c)) for c in columns)] for i, row in enumerate(shown)
+        [str(i + 1)] * ranked + [format_cell(row.get(c)) for c in columns]
+        for i, row in enumerate(shown)
     ]
     widths = [max(len(line[j]) for line in cells) for j in range(len(cells[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]

@@ -232,7 +232,7 @@ def evaluate_many(
     for scorer in scorers:
         if masked is not None and getattr(scorer, "mask_invariant", False):
             selects = [masked.select(arch) for arch in archs]
-            scores = _score_many(scorer, masked.module, selects, batch, key, devices)
+            scores = score_all(scorer, masked.module, selects, batch, key, devices)
         else:
             scores = []
             for i, arch in enumerate(archs):
@@ -245,7 +245,7 @@ def evaluate_many(
     return figures
 
 
-def _score_many(
+def score_all(
     scorer: Scorer,
     module: nn.Module,
     variables: Sequence[Any],
@@ -253,8 +253,8 @@ def _score_many(
     key: jax.Array,
     devices: Sequence[jax.Device] | None,
 ) -> list[Score]:
-    """``scorer.score_many`` where the scorer has it (every `BaseScorer`; `devices` is passed
-    when given), else one call each."""
+    """`scorer`'s scores of `module` with each of `variables`: ``scorer.score_many`` where the
+    scorer has it (every `BaseScorer`; `devices` is passed when given), else one call each."""
     many = getattr(scorer, "score_many", None)
     if many is None:
         return [scorer(module, v, batch, key=key) for v in variables]

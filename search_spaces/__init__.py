@@ -8,6 +8,7 @@
 from .base import CategoricalTrial as CategoricalTrial
 from .base import MaskedForm as MaskedForm
 from .base import RandomTrial as RandomTrial
+from .base import Relaxation as Relaxation
 from .base import SearchSpace as SearchSpace
 from .base import SearchSpaceError as SearchSpaceError
 from .base import count_params as count_params
@@ -36,6 +37,7 @@ __all__ = [
     "NB201Arch",
     "NB201Space",
     "RandomTrial",
+    "Relaxation",
     "SearchSpace",
     "SearchSpaceError",
     "Stage",

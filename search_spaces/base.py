@@ -86,6 +86,28 @@ def count_params(module: nn.Module, input_shape: Sequence[int]) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
+class Relaxation(Generic[ArchT]):
+    """A masked supernet with several ops per decision at once, each weighted (as in DARTS), so
+    that a pruning search (TE-NAS) can score it with only some ops still active.
+
+    Attributes:
+        decisions: the name of each decision (e.g. an edge of a cell), ``D`` of them.
+        options: the op names of each decision; ``K`` is the longest.
+        weigh: ``(D, K)`` float32 op weights (zero for an inactive or absent op; each row sums
+            to 1) -> the variable collections that weigh the supernet's ops so.
+        arch: one option index per decision -> the arch that picks those ops.
+        owner: a parameter's path in ``params`` (its keys, outermost first) -> the ``(decision,
+            option)`` of the op that holds it, or None for a parameter outside every decision.
+    """
+
+    decisions: tuple[str, ...]
+    options: tuple[tuple[str, ...], ...]
+    weigh: Callable[[np.ndarray], Mapping[str, Any]]
+    arch: Callable[[Sequence[int]], ArchT]
+    owner: Callable[[Sequence[str]], tuple[int, int] | None]
+
+
+@dataclasses.dataclass(frozen=True)
 class MaskedForm(Generic[ArchT]):
     """One module for every arch of a space, the arch chosen at run time (a "masked supernet").
 
@@ -98,10 +120,12 @@ class MaskedForm(Generic[ArchT]):
         module: the supernet; its ``init`` creates every op's parameters.
         select: ``arch -> {collection: {name: array}}``, the variable collections (e.g. one-hot op
             masks) that choose ``arch``.
+        relaxation: how to weigh several ops per decision, where the supernet allows it.
     """
 
     module: nn.Module
     select: Callable[[ArchT], Mapping[str, Any]]
+    relaxation: Relaxation[ArchT] | None = None
 
 
 class SearchSpace(abc.ABC, Generic[ArchT]):

@@ -24,7 +24,7 @@ the same keys.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import flax.linen as nn
@@ -32,7 +32,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .base import CategoricalTrial, MaskedForm, SearchSpace, SearchSpaceError, check_choice
+from .base import (
+    CategoricalTrial,
+    MaskedForm,
+    Relaxation,
+    SearchSpace,
+    SearchSpaceError,
+    check_choice,
+)
 from .layers import ReLUConvBN, avg_pool_3x3, batch_norm, conv, global_avg_pool
 
 #: The five candidate ops, in the benchmark's order.
@@ -397,12 +404,43 @@ class NB201MaskedNetwork(nn.Module):
         return _network(x, train, (self.C, self.N, self.num_classes), cell)
 
 
+def op_weights(weights: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """The ``"arch"`` variable collection of `NB201MaskedNetwork` that weighs each edge's ops by
+    `weights`, ``(len(EDGES), len(OPS))``."""
+    weights = np.asarray(weights, np.float32)
+    if weights.shape != (len(EDGES), len(OPS)):
+        raise SearchSpaceError(f"op weights must have shape (6, 5), got {weights.shape}")
+    return {MASK_COLLECTION: {"ops": weights}}
+
+
 def arch_mask(arch: NB201Arch) -> dict[str, dict[str, np.ndarray]]:
     """The ``"arch"`` variable collection that selects ``arch`` in `NB201MaskedNetwork`: one-hot
     rows ``(len(EDGES), len(OPS))`` float32."""
     mask = np.zeros((len(EDGES), len(OPS)), np.float32)
     mask[np.arange(len(EDGES)), [OPS.index(op) for op in arch.ops]] = 1.0
-    return {MASK_COLLECTION: {"ops": mask}}
+    return op_weights(mask)
+
+
+_EDGE_SCOPES = {f"edge_{j}_{i}": e for e, (j, i) in enumerate(EDGES)}
+
+
+def op_owner(path: Sequence[str]) -> tuple[int, int] | None:
+    """``(edge, op)`` indices (into `EDGES`, `OPS`) of the op that holds the parameter at `path`
+    (e.g. ``("cells_0", "edge_2_1", "nor_conv_3x3", "conv", "kernel")``), or None outside the
+    cells' edges."""
+    for depth, name in enumerate(path[:-1]):
+        if name in _EDGE_SCOPES:
+            return _EDGE_SCOPES[name], OPS.index(path[depth + 1])
+    return None
+
+
+RELAXATION = Relaxation(
+    decisions=tuple(f"edge_{j}<-{i}" for j, i in EDGES),
+    options=(OPS,) * len(EDGES),
+    weigh=op_weights,
+    arch=lambda indices: NB201Arch(tuple(OPS[i] for i in indices)),
+    owner=op_owner,
+)
 
 
 class NB201Space(SearchSpace[NB201Arch]):
@@ -432,8 +470,11 @@ class NB201Space(SearchSpace[NB201Arch]):
         return NB201Network(arch, C=C, N=N, num_classes=num_classes)
 
     def masked(self, *, num_classes: int = 10, C: int = 16, N: int = 5) -> MaskedForm[NB201Arch]:
-        """`NB201MaskedNetwork` of the same sizes as ``build``, with :func:`arch_mask`."""
-        return MaskedForm(NB201MaskedNetwork(C=C, N=N, num_classes=num_classes), arch_mask)
+        """`NB201MaskedNetwork` of the same sizes as ``build``, with :func:`arch_mask` and
+        :data:`RELAXATION` (ops weighted by :func:`op_weights`)."""
+        return MaskedForm(
+            NB201MaskedNetwork(C=C, N=N, num_classes=num_classes), arch_mask, RELAXATION
+        )
 
     def to_str(self, arch: NB201Arch) -> str:
         """See :func:`to_str`."""

@@ -311,3 +311,21 @@ def test_train_the_top_architecture_of_a_study(tmp_path):
     assert (tmp_path / "train" / "0" / "history.json").exists()
     both = ntk_nas("train", ALL_CONV, "--top", "1")
     assert both.returncode == 2 and "either an architecture or --top" in both.stderr
+
+
+def test_prune_prints_the_rounds_and_writes_the_pick(tmp_path, capsys):
+    out = tmp_path / "prune.json"
+    tiny = ["--build", "C=4,N=1", "--data", "gaussian:8,8,3", "--batch-size", "2"]
+    done = main(capsys, "prune", "--scorer", "params", "--rule", "log", "--out", str(out), *tiny)
+    assert done.returncode == 0, done.stderr
+    header = done.stdout.splitlines()[1].split()
+    assert header == ["decision", "round", "1", "round", "2", "round", "3"]
+    assert f"picked: {ALL_CONV}" in done.stdout and "54 supernets scored" in done.stdout
+    found = json.loads(out.read_text())
+    assert (found["arch"], found["scored"], found["rule"]) == (ALL_CONV, 54, "log")
+    assert [set(ops.values()) for ops in found["rounds"]][-1] <= {"nor_conv_1x1", "skip_connect"}
+    kept = main(capsys, "prune", "--scorer", "params", "--keep", "none", *tiny)
+    assert kept.returncode == 0, kept.stderr
+    assert "84 supernets scored" in kept.stdout
+    refused = main(capsys, "prune", "--scorer", "naswot", *tiny)
+    assert refused.returncode == 2 and "naswot cannot score a pruned supernet" in refused.stderr
