@@ -43,8 +43,8 @@ Removal = tuple[int, int]
 ScoreActive = Callable[[np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]]
 Rule = Literal["sum", "log"]
 RULES: tuple[Rule, ...] = ("sum", "log")
-#: Ops that `prune` leaves out from the start: a cell without ``none`` on any edge, as the
-#: NAS-Bench-201 experiments measured best (README).
+#: Ops that `prune` leaves out from the start. With ``none`` competing, NAS-Bench-201 picks kept
+#: it on about half the edges and some cut the input off (README, "TE-NAS's pruning search").
 EXCLUDED = ("none",)
 
 
@@ -150,7 +150,7 @@ class SupernetScores:
             raise StudyError(f"repeats must be a positive integer, got {repeats}")
         check_prunable(scorers)
         self.masked, self.relaxation = masked, masked.relaxation
-        self.scorers, self.batch, self.key = list(scorers), batch, key
+        self.scorers, self.batch = list(scorers), batch
         self.keys = [key, *(jax.random.fold_in(key, r) for r in range(1, repeats))]
         x = jnp.asarray(batch[0][:1])
         self.param_shapes = jax.eval_shape(masked.module.init, key, x)["params"]
