@@ -25,6 +25,13 @@ EXIT_USAGE = 2
 STORAGE_ENV = "NTK_NAS_STORAGE"
 EXIT_INTERRUPTED = 130
 INTERRUPTED = "ntk-nas: interrupted; finished trials are saved, run the same command to continue"
+#: What Ctrl-C keeps, per command (`INTERRUPTED` for a search).
+KEPT_ON_INTERRUPT = {
+    "search": INTERRUPTED,
+    "prune": "ntk-nas: interrupted; the supernets scored are saved, run the same command to "
+    "continue",
+    "train": "ntk-nas: interrupted; finished epochs are saved, run the same command to continue",
+}
 _USER_ERRORS = (
     study.StudyError,
     training.TrainError,
@@ -149,7 +156,13 @@ def make_parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--repeats", type=int, default=1, help="average each score over R initialisations"
     )
-    prune.add_argument("--out", type=Path, default=None, help="JSON file for the result")
+    prune.add_argument(
+        "--out",
+        type=Path,
+        default=Path("ntk-nas-prune"),
+        help="output folder: supernets.jsonl (every score, kept as it comes: a rerun resumes) "
+        "and prune.json",
+    )
 
     train = commands.add_parser("train", help="train one architecture, or the top K of a study")
     _common(train, with_scorers=False)
@@ -341,6 +354,7 @@ def run_prune(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         class_balanced=args.class_balanced,
         build_options=parse_build_options(args.build),
+        store=args.out / "supernets.jsonl",
     )
     arch = search_spaces.get(args.space).to_str(found.arch)
     decisions = list(found.rounds[0]) if found.rounds else []
@@ -352,20 +366,19 @@ def run_prune(args: argparse.Namespace) -> int:
     print("ops pruned, per round:")
     print(results.format_table(rows, columns, len(rows), ranked=False))
     print(f"picked: {arch}")
-    print(f"{found.scored} supernets scored in {found.seconds:.1f} s")
-    if args.out is not None:
-        results.write_json(
-            {
-                "arch": arch,
-                "rounds": [dict(ops) for ops in found.rounds],
-                "scored": found.scored,
-                "seconds": found.seconds,
-                "scorers": [s.name for s in chosen],
-                "rule": args.rule,
-                "repeats": args.repeats,
-            },
-            args.out,
-        )
+    print(f"{found.scored} supernets scored in {found.seconds:.1f} s; results in {args.out}/")
+    results.write_json(
+        {
+            "arch": arch,
+            "rounds": [dict(ops) for ops in found.rounds],
+            "scored": found.scored,
+            "seconds": found.seconds,
+            "scorers": [s.name for s in chosen],
+            "rule": args.rule,
+            "repeats": args.repeats,
+        },
+        args.out / "prune.json",
+    )
     return 0
 
 
@@ -432,7 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         return commands[args.command](args)
     except KeyboardInterrupt:
-        print(f"\n{INTERRUPTED}", file=sys.stderr)
+        kept = KEPT_ON_INTERRUPT.get(args.command, "ntk-nas: interrupted")
+        print(f"\n{kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except _USER_ERRORS as error:
         message = study.mask_password(" ".join(str(error).split()))

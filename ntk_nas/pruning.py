@@ -14,8 +14,11 @@ scorers) can drive it; `scorers.Params` counts the parameters of the ops still a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import jax
@@ -124,7 +127,7 @@ def check_prunable(scorers: Sequence[Scorer]) -> None:
 
 class SupernetScores:
     """`ScoreActive` for `scorers` in a relaxed supernet, each supernet scored once (so several
-    searches from the same key and batch share their scores).
+    searches from the same key and batch share their scores), optionally kept in a file.
 
     Args:
       masked: a masked form with a `Relaxation`.
@@ -133,6 +136,12 @@ class SupernetScores:
       key: initialises the supernet (every scorer's key).
       repeats: average each score over this many initialisations (`key`, then keys folded from
         it), for less noisy removals.
+      store: a JSON-lines file that every `chunk` of supernets' scores is appended to, and read
+        back from when it exists (so an interrupted search resumes); its first line holds
+        `settings`, which must match.
+      settings: what the scores depend on besides the ops (see `prune`), to check `store`.
+      on_scored: told how many supernets each chunk scored (or found in `store`).
+      chunk: supernets scored per call of a scorer's ``score_many``.
     """
 
     def __init__(
@@ -143,6 +152,10 @@ class SupernetScores:
         *,
         key: jax.Array,
         repeats: int = 1,
+        store: Path | None = None,
+        settings: Mapping[str, Any] | None = None,
+        on_scored: Callable[[int], None] | None = None,
+        chunk: int = 8,
     ) -> None:
         if masked.relaxation is None:
             raise StudyError("this masked supernet cannot weigh several ops per decision")
@@ -154,12 +167,38 @@ class SupernetScores:
         self.keys = [key, *(jax.random.fold_in(key, r) for r in range(1, repeats))]
         x = jnp.asarray(batch[0][:1])
         self.param_shapes = jax.eval_shape(masked.module.init, key, x)["params"]
+        self.store, self.on_scored, self.chunk = store, on_scored, chunk
         self._cache: dict[bytes, dict[str, tuple[float, float]]] = {}
+        if store is not None:
+            self._open(store, dict(settings or {}))
+
+    def _open(self, store: Path, settings: dict[str, Any]) -> None:
+        """Reads the scores already in `store`, or starts it with `settings`."""
+        if not store.exists() or store.stat().st_size == 0:
+            store.parent.mkdir(parents=True, exist_ok=True)
+            store.write_text(json.dumps({"settings": settings}) + "\n")
+            return
+        lines = store.read_text().splitlines()
+        if json.loads(lines[0]).get("settings") != settings:
+            raise StudyError(
+                f"{store} holds scores for other settings than {settings}; use another output "
+                "folder or delete it"
+            )
+        for line in lines[1:]:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by an interruption
+                continue
+            active = np.array(row["active"], bool)
+            self._cache[active.tobytes()] = {n: tuple(v) for n, v in row["scores"].items()}
 
     def __call__(self, active: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         new = {a.tobytes(): a for a in active if a.tobytes() not in self._cache}
-        if new:
-            self._score(list(new.values()))
+        if self.on_scored is not None and len(active) > len(new):
+            self.on_scored(len(active) - len(new))
+        todo = list(new.values())
+        for start in range(0, len(todo), self.chunk):
+            self._score(todo[start : start + self.chunk])
         rows = [self._cache[a.tobytes()] for a in active]
         return {
             s.name: (np.array([r[s.name][0] for r in rows]), np.array([r[s.name][1] for r in rows]))
@@ -184,6 +223,12 @@ class SupernetScores:
                 seconds = sum(run[i].extras["seconds"] for run in runs)
                 entry[scorer.name] = (float(np.mean(values)), seconds)
         self._cache.update((a.tobytes(), entry) for a, entry in zip(active, found, strict=True))
+        if self.store is not None:
+            with self.store.open("a") as f:
+                for a, entry in zip(active, found, strict=True):
+                    f.write(json.dumps({"active": a.astype(int).tolist(), "scores": entry}) + "\n")
+        if self.on_scored is not None:
+            self.on_scored(len(active))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,20 +283,25 @@ def prune_search(
     score: ScoreActive,
     *,
     log: bool = False,
-    on_round: Callable[[int], None] | None = None,
 ) -> Pruning:
-    """Prunes `active` ``(D, K)`` down to one op per decision (see `prune_round`); `on_round` is
-    told how many supernets each round scored."""
+    """Prunes `active` ``(D, K)`` down to one op per decision (see `prune_round`)."""
     rounds, scored, seconds = [], 0, 0.0
     while (active.sum(axis=1) > 1).any():
         count = len(removals(active))
         active, made, spent = prune_round(active, components, directions, score, log=log)
         rounds.append(made)
         scored, seconds = scored + count, seconds + spent
-        if on_round is not None:
-            on_round(count)
     choice = tuple(int(o) for o in active.argmax(axis=1))
     return Pruning(choice, tuple(rounds), scored, seconds)
+
+
+def batch_digest(batch: Batch) -> str:
+    """The SHA-256 of a batch's inputs and labels (shapes, dtypes and values)."""
+    digest = hashlib.sha256()
+    for array in map(np.ascontiguousarray, batch):
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,6 +333,7 @@ def prune(
     batch_size: int = 64,
     class_balanced: bool = False,
     build_options: Mapping[str, Any] | None = None,
+    store: str | Path | None = None,
     show_progress: bool = True,
 ) -> Pruned:
     """TE-NAS's pruning search in the space's masked supernet (see the module docstring).
@@ -299,6 +350,8 @@ def prune(
       batch_size: samples scored.
       class_balanced: draw every class equally often into the batch.
       build_options: network options of the space (e.g. ``{"C": 8, "N": 1}``).
+      store: a JSON-lines file for every supernet's scores, appended to as they come; a rerun
+        with the same space, sizes, batch, seed, repeats and scorers resumes from it.
       show_progress: a progress bar over the supernets scored.
 
     Raises:
@@ -314,14 +367,29 @@ def prune(
         raise StudyError(f"space {space.name!r} has no masked supernet that can be pruned")
     relaxation = masked.relaxation
     scorer_list = resolve_scorers(scorers)
-    score = SupernetScores(masked, scorer_list, batch, key=jax.random.key(seed), repeats=repeats)
     active = initial_active(relaxation, exclude)
-    directions = {s.name: s.direction for s in scorer_list}
-    names = [s.name for s in scorer_list]
+    settings = {
+        "space": space.name,
+        "build": {k: repr(v) for k, v in sorted((build_options or {}).items())},
+        "batch_sha256": batch_digest(batch),
+        "seed": seed,
+        "repeats": repeats,
+        "scorers": [repr(s) for s in scorer_list],
+    }
     with tqdm(total=supernets_to_score(active), desc="supernets", disable=not show_progress) as bar:
-        found = prune_search(
-            active, names, directions, score, log=rule == "log", on_round=bar.update
+        score = SupernetScores(
+            masked,
+            scorer_list,
+            batch,
+            key=jax.random.key(seed),
+            repeats=repeats,
+            store=None if store is None else Path(store),
+            settings=settings,
+            on_scored=bar.update,
         )
+        directions = {s.name: s.direction for s in scorer_list}
+        names = [s.name for s in scorer_list]
+        found = prune_search(active, names, directions, score, log=rule == "log")
     rounds = tuple(
         {relaxation.decisions[d]: relaxation.options[d][o] for d, o in made}
         for made in found.rounds

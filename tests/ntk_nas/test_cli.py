@@ -313,19 +313,43 @@ def test_train_the_top_architecture_of_a_study(tmp_path):
     assert both.returncode == 2 and "either an architecture or --top" in both.stderr
 
 
-def test_prune_prints_the_rounds_and_writes_the_pick(tmp_path, capsys):
-    out = tmp_path / "prune.json"
+def test_prune_prints_the_rounds_writes_the_pick_and_resumes(tmp_path, capsys):
+    out = tmp_path / "out"
     tiny = ["--build", "C=4,N=1", "--data", "gaussian:8,8,3", "--batch-size", "2"]
     done = main(capsys, "prune", "--scorer", "params", "--rule", "log", "--out", str(out), *tiny)
     assert done.returncode == 0, done.stderr
     header = done.stdout.splitlines()[1].split()
     assert header == ["decision", "round", "1", "round", "2", "round", "3"]
     assert f"picked: {ALL_CONV}" in done.stdout and "54 supernets scored" in done.stdout
-    found = json.loads(out.read_text())
+    found = json.loads((out / "prune.json").read_text())
     assert (found["arch"], found["scored"], found["rule"]) == (ALL_CONV, 54, "log")
     assert [set(ops.values()) for ops in found["rounds"]][-1] <= {"nor_conv_1x1", "skip_connect"}
-    kept = main(capsys, "prune", "--scorer", "params", "--keep", "none", *tiny)
+    assert len((out / "supernets.jsonl").read_text().splitlines()) == 1 + 54
+    again = main(capsys, "prune", "--scorer", "params", "--out", str(out), *tiny)
+    assert again.returncode == 0 and len((out / "supernets.jsonl").read_text().splitlines()) == 55
+    other = main(capsys, "prune", "--scorer", "params", "--out", str(out), "--seed", "1", *tiny)
+    assert other.returncode == 2 and "other settings" in other.stderr
+    kept = main(capsys, "prune", "--scorer", "params", "--keep", "none", "--out", str(out), *tiny)
     assert kept.returncode == 0, kept.stderr
     assert "84 supernets scored" in kept.stdout
-    refused = main(capsys, "prune", "--scorer", "naswot", *tiny)
+    refused = main(capsys, "prune", "--scorer", "naswot", "--out", str(out), *tiny)
     assert refused.returncode == 2 and "naswot cannot score a pruned supernet" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "kept"),
+    [
+        ("prune", "supernets scored are saved, run the same command to continue\n"),
+        ("rank", "ntk-nas: interrupted\n"),
+    ],
+)
+def test_ctrl_c_says_what_was_kept(capsys, monkeypatch, command, kept):
+    from ntk_nas import pruning, study
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pruning, "prune", interrupted)
+    monkeypatch.setattr(study, "rank", interrupted)
+    done = main(capsys, command, *(["--archs", __file__] if command == "rank" else []))
+    assert done.returncode == 130 and done.stderr.endswith(kept)
