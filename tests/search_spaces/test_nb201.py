@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -336,6 +337,15 @@ def _flat(tree: Any) -> dict[tuple[str, ...], Any]:
     return traverse_util.flatten_dict(tree)
 
 
+@functools.cache
+def _supernet(key: KeyFn) -> tuple[Any, jax.Array, dict[str, Any]]:
+    """The masked supernet (C=4, N=1, 8x8x3 inputs), a batch of 3 and its variables from
+    ``key(0)``, initialised once for the tests below (which do not mutate them)."""
+    masked = NB201Space((8, 8, 3)).masked(C=4, N=1)
+    x = jax.random.normal(key(2), (3, 8, 8, 3))
+    return masked, x, masked.module.init(key(0), x)
+
+
 # Each op and each BatchNorm mode in the default run (the first cell in train mode, the third in
 # eval mode); the other pairs are the same check on other cells (slow).
 @pytest.mark.parametrize(
@@ -354,10 +364,10 @@ def _flat(tree: Any) -> dict[tuple[str, ...], Any]:
 def test_masked_supernet_is_the_network_it_selects(s: str, train: bool, key: KeyFn) -> None:
     space = NB201Space((8, 8, 3))
     arch = space.from_str(s)
-    network, masked = space.build(arch, C=4, N=1), space.masked(C=4, N=1)
-    x = jax.random.normal(key(2), (3, 8, 8, 3))
+    masked, x, initial = _supernet(key)
+    network = space.build(arch, C=4, N=1)
     variables = network.init(key(0), x)
-    supernet_variables = {**masked.module.init(key(0), x), **masked.select(arch)}
+    supernet_variables = {**initial, **masked.select(arch)}
     # Same key, same parameters at the same paths; the supernet has every other op's too.
     ours, theirs = _flat(variables["params"]), _flat(supernet_variables["params"])
     assert set(ours) < set(theirs)
@@ -373,15 +383,13 @@ def test_masked_supernet_is_the_network_it_selects(s: str, train: bool, key: Key
         rtol=1e-5,
         atol=1e-6,
     )
+
     # The ops the cell does not use get exactly zero gradient; the others, the network's.
-    grads = _flat(
-        jax.grad(lambda p: outputs(masked.module, p, supernet_variables).sum())(
-            supernet_variables["params"]
-        )
-    )
-    network_grads = _flat(
-        jax.grad(lambda p: outputs(network, p, variables).sum())(variables["params"])
-    )
+    def gradient(module: nn.Module, v: Any) -> dict[tuple[str, ...], Any]:
+        loss = lambda params, v: outputs(module, params, v).sum()
+        return _flat(jax.jit(jax.grad(loss))(v["params"], v))  # compiles faster than op by op
+
+    grads, network_grads = gradient(masked.module, supernet_variables), gradient(network, variables)
     for path, grad in grads.items():
         if path in network_grads:
             np.testing.assert_allclose(grad, network_grads[path], rtol=1e-4, atol=1e-6)
@@ -398,9 +406,7 @@ def test_masked_supernet_masks_select_one_op_per_edge() -> None:
 
 
 def test_masked_supernet_vmaps_over_masks_and_is_nan_for_a_non_finite_one(key: KeyFn) -> None:
-    masked = NB201Space((8, 8, 3)).masked(C=4, N=1)
-    x = jax.random.normal(key(2), (3, 8, 8, 3))
-    variables = masked.module.init(key(0), x)
+    masked, x, variables = _supernet(key)
     masks = jnp.stack(
         [masked.select(NB201Space().from_str(s))["arch"]["ops"] for s in MASKED_ARCHS[:2]]
     )
@@ -409,6 +415,7 @@ def test_masked_supernet_vmaps_over_masks_and_is_nan_for_a_non_finite_one(key: K
         return masked.module.apply({**variables, "arch": {"ops": mask}}, x)
 
     one_by_one = jnp.stack([outputs(mask) for mask in masks])
-    np.testing.assert_allclose(jax.vmap(outputs)(masks), one_by_one, rtol=1e-5, atol=1e-6)
+    vmapped = jax.jit(jax.vmap(outputs))(masks)  # jitted: compiles faster than op by op
+    np.testing.assert_allclose(vmapped, one_by_one, rtol=1e-5, atol=1e-6)
     assert np.all(np.isfinite(one_by_one))
     assert np.all(np.isnan(outputs(masks[0].at[2, 1].set(jnp.inf))))

@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
+import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import ntk_nas
 
-ROOT = Path(__file__).resolve().parents[3]
 
-SCRIPT = textwrap.dedent(
-    """
-    import jax, jax.numpy as jnp, numpy as np
-    import flax.linen as nn
-    import ntk_nas
+class _Net(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Conv(4, (3, 3), strides=2)(x)
+        return nn.Dense(3)(nn.gelu(x).reshape(x.shape[0], -1))
 
+
+def test_rows_across_four_devices_equal_one_device() -> None:
+    """In this process: tests/conftest.py forces 4 host devices."""
     assert jax.local_device_count() == 4, jax.devices()
-
-    class Net(nn.Module):
-        @nn.compact
-        def __call__(self, x):
-            x = nn.Conv(4, (3, 3), strides=2)(x)
-            return nn.Dense(3)(nn.gelu(x).reshape(x.shape[0], -1))
-
-    model = Net()
+    model = _Net()
     x1 = jax.random.normal(jax.random.key(0), (10, 6, 6, 2))  # 10 rows: not a multiple of 4
     x2 = jax.random.normal(jax.random.key(1), (7, 6, 6, 2))
     variables = model.init(jax.random.key(2), x1)
@@ -51,24 +43,6 @@ SCRIPT = textwrap.dedent(
             got = np.asarray(many(variables, x1, second))
             assert got.shape == want.shape, (got.shape, want.shape)
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * abs(want).max())
-    print("sharded kernels agree")
-    """
-)
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="forced host devices are an XLA:CPU flag")
-def test_rows_across_four_devices_equal_one_device() -> None:
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "JAX_PLATFORMS": "cpu",
-        "PYTHONPATH": str(ROOT),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "sharded kernels agree" in done.stdout
 
 
 def test_a_mesh_needs_independent_samples_and_a_valid_spec() -> None:
