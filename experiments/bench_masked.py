@@ -1,8 +1,9 @@
 """NAS-Bench-201 architectures scored per second, built one by one or in the masked supernet.
 
-Scores the same `--archs` sampled NAS-Bench-201 cells with `ntk_cond` on three paths per
-BatchNorm mode (``eval``: running statistics; ``decoupled``: batch statistics held constant;
-``train``: batch statistics differentiated through, which couples the samples):
+Scores the same `--archs` sampled NAS-Bench-201 cells with `--scorer` (``ntk_cond`` by default;
+any mask-invariant scorer, e.g. ``naswot``) on up to four paths per BatchNorm mode (``eval``:
+running statistics; ``decoupled``: batch statistics held constant; ``train``: batch statistics
+differentiated through, which couples the samples):
 ``standalone`` builds, traces and compiles each network; ``masked`` selects each cell in the
 space's masked supernet, whose compiled scorer serves them all; ``masked_batched`` scores
 `--archs-per-call` cells per call of that scorer; ``masked_devices`` also spreads each call's
@@ -10,11 +11,12 @@ cells over every local device (one per device at a time). One extra call is made
 each path and not counted, so one-off costs (JAX's backend, the supernet's compilation, eager
 initialiser primitives) stay out of the rates. Prints one JSON line per path and mode (rate,
 seconds, XLA compilations and their seconds), then one line per mode with each path's speed-up
-over the first of ``--paths`` and the largest difference of their ``log10(ntk_cond)``. The first
+over the first of ``--paths`` and the largest difference of the scores' ``log10``. The first
 line names the machine.
 
     python experiments/bench_masked.py --quick      # 20 cells, C=8, N=1, batch 16: minutes on a CPU
     python experiments/bench_masked.py              # 200 cells, the benchmark's C=16, N=5, batch 64
+    python experiments/bench_masked.py --quick --scorer naswot --bn train --paths standalone masked
 """
 
 from __future__ import annotations
@@ -91,6 +93,22 @@ def score_path(
     return figures, values
 
 
+def make_scorer(name: str, bn: str, repeats: int) -> scorers.Scorer:
+    """Registry scorer `name` with BatchNorm mode `bn`, and `repeats` initialisations where it
+    takes them; exits with a message for a bad name or mode, or a scorer without a masked form."""
+    try:
+        default = scorers.get(name)
+    except scorers.ScorerError as error:
+        raise SystemExit(f"bad --scorer: {error}") from None
+    if not getattr(default, "mask_invariant", False):
+        raise SystemExit(f"--scorer {name} cannot score the masked supernet (not mask_invariant)")
+    options = {"repeats": repeats} if hasattr(default, "repeats") else {}
+    try:
+        return scorers.get(name, bn=bn, **options)
+    except scorers.ScorerError as error:
+        raise SystemExit(f"bad --scorer/--bn: {error}") from None
+
+
 def _log10(values: Sequence[float]) -> np.ndarray:
     return np.array([math.log10(v) if 0 < v < math.inf else math.nan for v in values])
 
@@ -107,9 +125,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         nargs="+",
         default=["eval", "decoupled", "train"],
         choices=["eval", "decoupled", "train"],
-        help="BatchNorm modes of ntk_cond",
+        help="BatchNorm modes of the scorer",
     )
-    parser.add_argument("--repeats", type=int, default=1, help="initialisations per score")
+    parser.add_argument("--scorer", default="ntk_cond", help="a mask-invariant registry scorer")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="initialisations per score, if the scorer has them"
+    )
     parser.add_argument(
         "--archs-per-call", type=int, default=8, help="cells per call on the masked_batched path"
     )
@@ -127,6 +148,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    scorer_of = {bn: make_scorer(args.scorer, bn, args.repeats) for bn in args.bn}
     x, y = sample_batch(load_dataset("cifar10"), args.batch_size, seed=args.seed)
     space = search_spaces.get("nb201", input_shape=tuple(x.shape[1:]))
     rng = np.random.default_rng(args.seed)
@@ -139,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     print(json.dumps(machine), flush=True)
     for bn in args.bn:
-        scorer = scorers.get("ntk_cond", bn=bn, repeats=args.repeats)
+        scorer = scorer_of[bn]
         rates, values = {}, {}
         for path in args.paths:
             figures, values[path] = score_path(
@@ -156,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         summary: dict[str, Any] = {"bn": bn}
         for path in others:
             summary[f"speedup_{path}_over_{base}"] = round(rates[path] / rates[base], 2)
-            summary[f"max_abs_diff_log10_ntk_cond_{path}"] = float(
+            summary[f"max_abs_diff_log10_{scorer.name}_{path}"] = float(
                 np.nanmax(np.abs(logs[path] - logs[base]))
             )
             summary[f"same_finite_cells_{path}"] = bool(

@@ -7,7 +7,7 @@ score (the supernet with the best score after the removal first), and on every e
 op whose removal has the best combined rank, until one op is left per edge. On NAS-Bench-201
 (ops but ``none``) that is 24 + 18 + 12 = 54 supernets, all in one compiled masked supernet.
 
-Any scorer that scores a supernet as a function (``mask_invariant``: the NTK and AZ-NAS
+Any scorer that scores a supernet as a function (``mask_invariant``: the NTK, AZ-NAS and ReLU-code
 scorers) can drive it; `scorers.Params` counts the parameters of the ops still active.
 """
 
@@ -121,7 +121,7 @@ def check_prunable(scorers: Sequence[Scorer]) -> None:
     if unfit:
         raise StudyError(
             f"scorer {', '.join(unfit)} cannot score a pruned supernet (not mask_invariant: it "
-            "reads every op, used or not); use the NTK or AZ-NAS scorers, or params"
+            "reads every op, used or not); use the NTK, AZ-NAS or ReLU-code scorers, or params"
         )
 
 

@@ -8,6 +8,13 @@ this costs only tracing time), descending into the bodies of ``jit``, ``custom_j
 ReLUs inside ``scan``, ``while`` or ``cond`` bodies are not seen, nor ``jnp.maximum(x, 0)`` written
 by hand (a ``max`` with zero is not a reliable sign of a ReLU: BatchNorm clips its variance that
 way). A ReLU input without the batch axis (N, ...) in front is skipped.
+
+Each ReLU is kept with the module scope it was called in (from the equations' name stacks, which
+Flax fills with module paths). A masked supernet computes every op and weighs the unused ones by
+zero; it says which are in use: each module holding ops sows ``{op submodule's name: weight}``
+into the collection :data:`ACTIVE_COLLECTION` under the name :data:`ACTIVE_NAME`. The ReLUs
+inside an op of weight zero are left out of the codes, so that a supernet's codes are those of the
+network it selects.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -26,6 +33,8 @@ import numpy as np
 from scorers._model import forward, init_variables, per_module_cache
 from scorers.base import BatchNormScorer, Variables
 
+ACTIVE_COLLECTION, ACTIVE_NAME = "active", "ops"
+"""Where a supernet sows its ops' weights (see above)."""
 _RELU = "relu"
 _CALLS = {
     "jit": "jaxpr",
@@ -48,10 +57,25 @@ def _body(eqn: jex.core.JaxprEqn) -> jex.core.ClosedJaxpr | None:
     return None
 
 
+Scope = tuple[str, ...]
+"""A module path, outermost first, without the root module's name."""
+
+
+def _scope(outer: Scope, eqn: jex.core.JaxprEqn) -> Scope:
+    """The scope of `eqn`, whose name stack is relative to the body it is in, at `outer`."""
+    inner = str(eqn.source_info.name_stack)
+    return outer + tuple(name for name in inner.split("/") if name)
+
+
 def _evaluate(
-    jaxpr: jex.core.Jaxpr, consts: list[Any], args: list[Any], relu_inputs: list[jax.Array]
+    jaxpr: jex.core.Jaxpr,
+    consts: list[Any],
+    args: list[Any],
+    relu_inputs: list[tuple[Scope, jax.Array]],
+    outer: Scope = (),
 ) -> list[Any]:
-    """Evaluates `jaxpr`, appending the input of every ReLU to `relu_inputs` in program order."""
+    """Evaluates `jaxpr`, appending the input of every ReLU, with the full name stack of its call
+    (under the `outer` one), to `relu_inputs` in program order."""
     env: dict[jex.core.Var, Any] = {}
 
     def read(atom: Any) -> Any:
@@ -64,10 +88,11 @@ def _evaluate(
         body = _body(eqn)
         if body is not None:
             is_relu = eqn.primitive.name in ("jit", "pjit") and eqn.params.get("name") == _RELU
+            scope = _scope(outer, eqn)
             if is_relu:
-                relu_inputs.append(inputs[0])
-            inner: list[jax.Array] = [] if is_relu else relu_inputs  # a relu wrapping relu: once
-            outputs = _evaluate(body.jaxpr, list(body.consts), inputs, inner)
+                relu_inputs.append((scope, inputs[0]))
+            inner: list[tuple[Scope, jax.Array]] = [] if is_relu else relu_inputs  # once
+            outputs = _evaluate(body.jaxpr, list(body.consts), inputs, inner, scope)
         else:
             result = eqn.primitive.bind(*inputs, **eqn.primitive.get_bind_params(eqn.params))
             outputs = result if eqn.primitive.multiple_results else [result]
@@ -75,17 +100,45 @@ def _evaluate(
     return [read(atom) for atom in jaxpr.outvars]
 
 
-def relu_inputs(fn: Callable[..., Any], *args: Any) -> list[jax.Array]:
-    """The inputs of every ReLU that ``fn(*args)`` calls, in program order."""
+def relu_inputs(fn: Callable[..., Any], *args: Any) -> list[tuple[Scope, jax.Array]]:
+    """The input of every ReLU that ``fn(*args)`` calls, in program order, with the name stack of
+    the call (for a Flax module: the root module's name, then the module path)."""
     closed = jax.make_jaxpr(fn)(*args)
-    captured: list[jax.Array] = []
+    captured: list[tuple[Scope, jax.Array]] = []
     _evaluate(closed.jaxpr, list(closed.consts), jax.tree.leaves(args), captured)
     return captured
 
 
+def op_weights(
+    module: nn.Module, variables: Variables, x: jax.Array, *, train: bool
+) -> dict[Scope, jax.Array]:
+    """The weights that `module` sows into :data:`ACTIVE_COLLECTION`, by the scope of their op
+    (empty for a module that sows none: a built network)."""
+    mutable = [ACTIVE_COLLECTION, "batch_stats"] if train else [ACTIVE_COLLECTION]
+    _, state = module.apply(variables, x, train=train, mutable=mutable)
+    weights: dict[Scope, jax.Array] = {}
+
+    def collect(tree: Any, scope: Scope) -> None:
+        for name, value in tree.items():
+            if name != ACTIVE_NAME:
+                collect(value, (*scope, name))
+                continue
+            sown = value[-1] if isinstance(value, tuple) else value  # `sow` appends by default
+            weights.update({(*scope, op): jnp.asarray(w) for op, w in sown.items()})
+
+    collect(state.get(ACTIVE_COLLECTION, {}), ())
+    return weights
+
+
+def _is_active(scope: Scope, weights: dict[Scope, jax.Array]) -> jax.Array:
+    """1.0 unless the ReLU called at `scope` (root name first) is inside an op of weight zero."""
+    inside = [w for op, w in weights.items() if scope[1 : 1 + len(op)] == op]
+    return jnp.prod(jnp.stack([(w != 0).astype(jnp.float32) for w in inside] + [jnp.ones(())]))
+
+
 def relu_codes(
     module: nn.Module, variables: Variables, x: jax.Array, *, train: bool
-) -> list[jax.Array]:
+) -> list[tuple[jax.Array, jax.Array]]:
     """Binary codes of every ReLU: 1 where its input is positive.
 
     Args:
@@ -95,26 +148,30 @@ def relu_codes(
       train: BatchNorm on batch statistics (True) or running statistics.
 
     Returns:
-      One float32 array ``(N, A_l)`` per ReLU call (its input per sample, flattened).
+      One pair per ReLU call: its codes, float32 ``(N, A_l)`` (its input per sample, flattened),
+      and whether it is active, a float32 scalar: 0.0 inside an op that a supernet weighs by zero.
     """
     n = x.shape[0]
+    weights = op_weights(module, variables, x, train=train)
     inputs = relu_inputs(lambda v, x: forward(module, v, x, train=train), variables, x)
     return [
-        (a > 0).reshape(n, -1).astype(jnp.float32)
-        for a in inputs
+        ((a > 0).reshape(n, -1).astype(jnp.float32), _is_active(scope, weights))
+        for scope, a in inputs
         if a.ndim >= 1 and a.shape[0] == n
     ]
 
 
-def hamming_distances(codes: jax.Array) -> jax.Array:
-    """``(N, N)`` Hamming distances between the rows of binary `codes` ``(N, A)``.
+def hamming_distances(codes: jax.Array, units: jax.Array | None = None) -> jax.Array:
+    """``(N, N)`` Hamming distances between the rows of binary `codes` ``(N, A)``, counting only
+    the units where ``units: (A,)`` (0.0 or 1.0) is 1 if given.
 
     Exact while ``A < 2**24`` (float32 integers); zero exactly when two codes are equal.
     """
     highest = jax.lax.Precision.HIGHEST
     ones, zeros = codes, 1 - codes
-    return jnp.matmul(ones, zeros.T, precision=highest) + jnp.matmul(
-        zeros, ones.T, precision=highest
+    counted = ones if units is None else ones * units[None, :]
+    return jnp.matmul(counted, zeros.T, precision=highest) + jnp.matmul(
+        zeros, counted.T, precision=highest
     )
 
 
@@ -124,14 +181,16 @@ def code_distances(
 ) -> Callable[[Variables, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]:
     """A compiled ``f(variables, x: (N, ...)) -> (distances, units, relus)`` for `module`.
 
-    ``distances``: ``(N, N)`` Hamming distances of the samples' codes over all ReLUs; ``units``:
-    the code length `A`; ``relus``: the number of ReLU calls.
+    ``distances``: ``(N, N)`` Hamming distances of the samples' codes over the active ReLUs;
+    ``units``: the code length `A` (active units); ``relus``: the number of active ReLU calls.
     """
 
     def f(variables: Variables, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         codes = relu_codes(module, variables, x, train=train)
-        joined = jnp.concatenate([jnp.zeros((x.shape[0], 0)), *codes], axis=1)
-        return hamming_distances(joined), jnp.asarray(joined.shape[1]), jnp.asarray(len(codes))
+        joined = jnp.concatenate([jnp.zeros((x.shape[0], 0)), *(c for c, _ in codes)], axis=1)
+        active = jnp.concatenate([jnp.zeros((0,)), *(jnp.full((c.shape[1],), a) for c, a in codes)])
+        relus = jnp.sum(jnp.stack([a for _, a in codes] + [jnp.zeros(())]))
+        return hamming_distances(joined, active), jnp.sum(active), relus
 
     return jax.jit(f)
 
@@ -142,6 +201,11 @@ class CodeScorer(BatchNormScorer):
 
     Extras: ``units`` (code length), ``relus`` (ReLU calls).
     """
+
+    #: The codes of a masked supernet are those of the network it selects: the unselected ops'
+    #: ReLUs are left out (the supernet sows each op's weight, see `ACTIVE_COLLECTION`), and the
+    #: selected ones see the built network's values.
+    mask_invariant: ClassVar[bool] = True
 
     def _score(
         self,

@@ -136,9 +136,10 @@ class BaseScorer(abc.ABC):
     """
 
     direction: ClassVar[Direction]
-    #: Whether the score depends on the parameters only through the outputs and their gradients,
-    #: so that parameters which change neither (the ops a masked supernet switches off) leave it
-    #: unchanged: such a scorer scores a masked supernet exactly as the network it selects.
+    #: Whether the scorer scores a masked supernet exactly as the network it selects: the score
+    #: depends on the parameters only through the outputs and their gradients, which the ops a
+    #: masked supernet switches off change neither, or it leaves those ops out itself (the ReLU
+    #: codes of `scorers.activations`).
     mask_invariant: ClassVar[bool] = False
     name: str = ""
     batch_size: int | None = None

@@ -85,6 +85,13 @@ def count_params(module: nn.Module, input_shape: Sequence[int]) -> int:
     return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(variables.get("params", {})))
 
 
+ACTIVE_COLLECTION, ACTIVE_NAME = "active", "ops"
+"""Where a masked supernet tells which ops it uses: each module that holds ops sows ``{op
+submodule's name: weight}`` (zero for an op not in use) into the collection ``"active"`` under
+the name ``"ops"``, so that scores of activations inside ops (NASWOT's ReLU codes) can leave the
+unused ops out. Sown only when a caller makes the collection mutable."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Relaxation(Generic[ArchT]):
     """A masked supernet with several ops per decision at once, each weighted (as in DARTS), so
@@ -113,8 +120,9 @@ class MaskedForm(Generic[ArchT]):
 
     ``module.apply({**variables, **select(arch)}, x, train=...)`` computes the outputs of
     ``build(arch)`` with the parameters that ``build(arch)`` has, at the same paths (so one key
-    initialises both alike); the parameters that ``arch`` does not use get zero gradient. One
-    compiled function of ``module`` then serves every arch.
+    initialises both alike); the parameters that ``arch`` does not use get zero gradient, and each
+    op sows its weight into `ACTIVE_COLLECTION`. One compiled function of ``module`` then serves
+    every arch.
 
     Attributes:
         module: the supernet; its ``init`` creates every op's parameters.

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -33,6 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .base import (
+    ACTIVE_COLLECTION,
+    ACTIVE_NAME,
     CategoricalTrial,
     MaskedForm,
     Relaxation,
@@ -206,6 +209,14 @@ def _stored(value: jax.Array, weights: jax.Array) -> jax.Array:
     )
 
 
+def _unset() -> None:
+    return None
+
+
+def _latest(_: Any, value: jax.Array) -> jax.Array:
+    return value
+
+
 def _edge_name(e: int) -> str:
     j, i = EDGES[e]
     return f"edge_{j}_{i}"
@@ -242,13 +253,17 @@ class NB201MixedEdge(nn.Module):
         """``sum_k weights[k] * op_k(x)`` for ``x: (B, H, W, features)``, ``weights: (len(OPS),)``.
 
         A one-hot ``weights`` computes the selected op: the others add exact zeros, and their
-        parameters get zero gradient.
+        parameters get zero gradient. The weights are sown into `ACTIVE_COLLECTION`.
         """
-        terms = [
-            weights[k] * _op(op, self.features, x, train)
-            for k, op in enumerate(OPS)
-            if op != "none"
-        ]
+        ops = {k: op for k, op in enumerate(OPS) if op != "none"}
+        self.sow(
+            ACTIVE_COLLECTION,
+            ACTIVE_NAME,
+            {op: weights[k] for k, op in ops.items()},
+            init_fn=_unset,
+            reduce_fn=_latest,
+        )
+        terms = [weights[k] * _op(op, self.features, x, train) for k, op in ops.items()]
         return sum(terms[1:], terms[0])
 
 

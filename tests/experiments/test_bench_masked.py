@@ -25,3 +25,10 @@ def test_masked_path_compiles_nothing_per_arch_and_agrees(capsys: pytest.Capture
         assert summary[f"speedup_{path}_over_standalone"] > 0
         assert summary[f"same_finite_cells_{path}"]
         assert summary[f"max_abs_diff_log10_ntk_cond_{path}"] < 1e-3
+
+
+def test_scorers_without_a_masked_form_are_refused() -> None:
+    with pytest.raises(SystemExit, match="--scorer flops cannot score the masked supernet"):
+        bench_masked.main(["--scorer", "flops", "--archs", "1"])
+    with pytest.raises(SystemExit, match=r"bad --scorer/--bn: .*decoupled"):
+        bench_masked.main(["--scorer", "naswot", "--bn", "decoupled", "--archs", "1"])

@@ -13,8 +13,8 @@ from experiments import nb201_prune as exp
 
 
 def test_scorers_that_read_unused_ops_are_refused(accuracies: Path, tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="bad --scorers: scorer naswot cannot score"):
-        exp.main(["--scorers", "naswot", "--methods", "naswot", "--out", str(tmp_path),
+    with pytest.raises(SystemExit, match="bad --scorers: scorer flops cannot score"):
+        exp.main(["--scorers", "flops", "--methods", "flops", "--out", str(tmp_path),
                   "--accuracies", str(accuracies)])  # fmt: skip
     with pytest.raises(SystemExit, match="'random' is not a pruning method"):
         exp.main(["--scorers", "params", "--methods", "random", "--out", str(tmp_path),

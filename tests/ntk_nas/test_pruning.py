@@ -225,7 +225,7 @@ def test_prune_end_to_end_on_a_tiny_network(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("space", "scorers", "rule", "message"),
     [
-        ("nb201", ["naswot"], "sum", "naswot cannot score a pruned supernet"),
+        ("nb201", ["flops"], "sum", "flops cannot score a pruned supernet"),
         ("mlp", ["params"], "sum", "space 'mlp' has no masked supernet"),
         ("nb201", ["params"], "max", "unknown rule 'max'"),
     ],

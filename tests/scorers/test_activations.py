@@ -7,7 +7,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scorers.activations import hamming_distances, relu_codes, relu_inputs
+import search_spaces.base as spaces
+from scorers.activations import (
+    ACTIVE_COLLECTION,
+    ACTIVE_NAME,
+    hamming_distances,
+    relu_codes,
+    relu_inputs,
+)
 from tests.scorers.models import MLP, batch, init
 
 
@@ -26,8 +33,11 @@ def test_every_relu_call_is_captured_once_with_its_input() -> None:
     x, _ = batch()
     model = Mixed()
     variables = init(model, x)
-    captured = relu_inputs(lambda v, x: model.apply(v, x), variables, jnp.asarray(x))
+    scopes, captured = zip(
+        *relu_inputs(lambda v, x: model.apply(v, x), variables, jnp.asarray(x)), strict=True
+    )
     assert [a.shape for a in captured] == [(8, 4), (8, 3), (8, 3)]
+    assert scopes == (("Mixed",),) * 3
     dense = jax.tree.map(np.asarray, variables["params"]["Dense_0"])
     first = x @ dense["kernel"] + dense["bias"]
     np.testing.assert_allclose(captured[0], first, rtol=1e-5, atol=1e-6)
@@ -38,7 +48,7 @@ def test_batchnorm_variance_clipping_is_not_a_relu() -> None:
     x, _ = batch()
     model = MLP()
     codes = relu_codes(model, init(model, x), jnp.asarray(x), train=True)
-    assert [c.shape for c in codes] == [(8, 12)]
+    assert [(c.shape, float(active)) for c, active in codes] == [((8, 12), 1.0)]
 
 
 def test_relu_codes_work_under_jit() -> None:
@@ -47,11 +57,58 @@ def test_relu_codes_work_under_jit() -> None:
     variables = init(model, x)
     eager = relu_codes(model, variables, jnp.asarray(x), train=False)
     jitted = jax.jit(lambda v, x: relu_codes(model, v, x, train=False))(variables, x)
-    for a, b in zip(eager, jitted, strict=True):
+    for (a, active_a), (b, active_b) in zip(eager, jitted, strict=True):
         np.testing.assert_array_equal(a, b)
+        assert active_a == active_b == 1.0
 
 
 def test_hamming_distances_count_differing_bits() -> None:
     codes = np.random.default_rng(0).integers(0, 2, size=(5, 9)).astype(np.float32)
     expected = (codes[:, None, :] != codes[None, :, :]).sum(axis=-1)
     np.testing.assert_array_equal(hamming_distances(jnp.asarray(codes)), expected)
+
+
+class DenseReLU(nn.Module):
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return nn.relu(nn.Dense(self.features)(x))
+
+
+class TwoOps(nn.Module):
+    """A toy supernet: two weighted ops on one input, each a Dense then a ReLU, that sows its op
+    weights as `search_spaces.base.ACTIVE_COLLECTION` says."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        weights = self.variable("arch", "ops", jnp.ones, (2,)).value
+        self.sow(ACTIVE_COLLECTION, ACTIVE_NAME, {"wide": weights[0], "narrow": weights[1]})
+        wide = DenseReLU(4, name="wide")(x)
+        narrow = DenseReLU(3, name="narrow")(x)
+        return nn.relu(weights[0] * wide.sum(-1) + weights[1] * narrow.sum(-1))
+
+
+def test_relus_inside_an_op_of_weight_zero_are_inactive() -> None:
+    x, _ = batch()
+    model = TwoOps()
+    variables = init(model, x)
+    assert (ACTIVE_COLLECTION, ACTIVE_NAME) == (spaces.ACTIVE_COLLECTION, spaces.ACTIVE_NAME)
+    codes = jax.jit(lambda v: relu_codes(model, v, jnp.asarray(x), train=False))
+    for weights, expected in [
+        ((1.0, 1.0), [1, 1, 1]),
+        ((0.0, 0.5), [0, 1, 1]),
+        ((2, 0), [1, 0, 1]),
+    ]:
+        found = codes({**variables, "arch": {"ops": jnp.asarray(weights, jnp.float32)}})
+        assert [c.shape[1] for c, _ in found] == [4, 3, 1]
+        assert [float(active) for _, active in found] == expected
+
+
+def test_hamming_distances_count_only_the_given_units() -> None:
+    codes = np.random.default_rng(1).integers(0, 2, size=(5, 9)).astype(np.float32)
+    units = np.array([1, 0, 1, 1, 0, 0, 1, 1, 0], np.float32)
+    expected = hamming_distances(jnp.asarray(codes[:, units == 1]))
+    np.testing.assert_array_equal(
+        hamming_distances(jnp.asarray(codes), jnp.asarray(units)), expected
+    )

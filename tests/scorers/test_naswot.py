@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scorers import NASWOT
-from tests.scorers.models import ReluMLP, batch, init
+from scorers import NASWOT, LinearRegions
+from tests.scorers.models import ReluMLP, batch, init, nb201_pair
 
 KEY = jax.random.key(0)
 
@@ -50,3 +50,23 @@ def test_naswot_initialises_from_the_key() -> None:
     model = ReluMLP()
     given = NASWOT()(model, model.init(KEY, jnp.asarray(x[:1])), (x, y), key=KEY)
     assert NASWOT()(model, None, (x, y), key=KEY).value == given.value
+
+
+@pytest.mark.parametrize(
+    "arch",
+    [
+        # Node 2 feeds nothing: its conv's ReLU is still counted, as in the built network.
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|none~2|",
+        "|none~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|none~1|skip_connect~2|",
+    ],
+)
+@pytest.mark.parametrize("bn", ["train", "eval"])
+def test_the_masked_supernet_scores_as_the_built_network(arch: str, bn: str) -> None:
+    pair = nb201_pair(arch)
+    assert NASWOT.mask_invariant and LinearRegions.mask_invariant
+    for scorer in (NASWOT(bn=bn), LinearRegions(bn=bn)):  # type: ignore[arg-type]
+        supernet = scorer(pair.supernet, pair.mask, pair.data, key=KEY)
+        network = scorer(pair.built, None, pair.data, key=KEY)
+        assert supernet.value == pytest.approx(network.value, rel=1e-6)
+        assert supernet.extras["units"] == network.extras["units"]
+        assert supernet.extras["relus"] == network.extras["relus"]
