@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -209,14 +208,6 @@ def _stored(value: jax.Array, weights: jax.Array) -> jax.Array:
     )
 
 
-def _unset() -> None:
-    return None
-
-
-def _latest(_: Any, value: jax.Array) -> jax.Array:
-    return value
-
-
 def _edge_name(e: int) -> str:
     j, i = EDGES[e]
     return f"edge_{j}_{i}"
@@ -256,13 +247,7 @@ class NB201MixedEdge(nn.Module):
         parameters get zero gradient. The weights are sown into `ACTIVE_COLLECTION`.
         """
         ops = {k: op for k, op in enumerate(OPS) if op != "none"}
-        self.sow(
-            ACTIVE_COLLECTION,
-            ACTIVE_NAME,
-            {op: weights[k] for k, op in ops.items()},
-            init_fn=_unset,
-            reduce_fn=_latest,
-        )
+        self.sow(ACTIVE_COLLECTION, ACTIVE_NAME, {op: weights[k] for k, op in ops.items()})
         terms = [weights[k] * _op(op, self.features, x, train) for k, op in ops.items()]
         return sum(terms[1:], terms[0])
 
