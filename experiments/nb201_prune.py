@@ -12,10 +12,17 @@ and shared by every method that reaches them. The scorers must score a supernet 
 (``mask_invariant``: the NTK and AZ-NAS scorers); ``params`` counts the parameters of the ops
 still active. Each seed draws its own batch (``--data``) and initialisation.
 
+``--regions M`` adds TE-NAS's linear-region count as the score ``regions``: `linear_regions` of
+TE-NAS's thin supernet (one cell of ``C=1`` channels, no stem, ``depth=1``) on M random 3x3
+one-channel crops of ``--data`` images (TE-NAS: 3000), drawn per seed. TE-NAS's own pair is the
+method ``ntk_cond+regions``.
+
 Outputs in ``--out``: ``prune.csv`` (one row per method and seed; a rerun skips pairs already
 there), ``prune.json`` and ``table.md`` (also printed).
 
     python experiments/nb201_prune.py --seeds 5 --out runs/nb201_prune
+    python experiments/nb201_prune.py --regions 3000 --scorers ntk_cond:repeats=1 \
+        --methods ntk_cond+regions regions --out runs/nb201_prune_tenas
 """
 
 from __future__ import annotations
@@ -42,6 +49,10 @@ DEFAULT_METHODS = (
     "expressivity*progressivity*trainability*params",
     "ntk_cond*expressivity*progressivity*trainability*params",
 )
+REGIONS = "regions"
+#: TE-NAS's network for counting linear regions (``model_config_thin`` of its prune_tenas.py).
+THIN = {"C": 1, "N": 1, "depth": 1, "stem": False}
+CROP = 3
 COLUMNS = ("method", "seed", "scored", "arch_index", "arch_str", *nb201_search.DATASETS, "wall_s")
 
 
@@ -66,6 +77,9 @@ def seed_rows(
     masked = NB201Space().masked(num_classes=num_classes, **args.build_options)
     key = jax.random.key(seed)
     score = pruning.SupernetScores(masked, scorer_list, batch, key=key, repeats=args.repeats)
+    if REGIONS in used:
+        score = _joined(score, _regions(args, seed, num_classes, key))
+        directions[REGIONS] = "maximize"
     start = pruning.initial_active(RELAXATION, () if args.keep_none else ("none",))
     rows = []
     for method, components in methods.items():
@@ -93,6 +107,24 @@ def seed_rows(
     return rows
 
 
+def _regions(args: argparse.Namespace, seed: int, num_classes: int, key: Any) -> Any:
+    """`SupernetScores` of TE-NAS's linear-region count (``--regions``) for `seed`."""
+    from ntk_nas import pruning
+    from ntk_nas.data import load_dataset, random_crops
+    from scorers import LinearRegions
+    from search_spaces.nb201 import NB201Space
+
+    crops = random_crops(load_dataset(args.data), args.regions, size=CROP, seed=seed)
+    thin = NB201Space((CROP, CROP, 1)).masked(num_classes=num_classes, **THIN)
+    counter = LinearRegions(name=REGIONS)
+    return pruning.SupernetScores(thin, [counter], crops, key=key, repeats=args.repeats)
+
+
+def _joined(*parts: Any) -> Any:
+    """One `ScoreActive` with the scores of each of `parts` (disjoint scorer names)."""
+    return lambda active: {name: v for part in parts for name, v in part(active).items()}
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -109,9 +141,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--repeats", type=int, default=1, help="average each score over R initialisations"
     )
+    parser.add_argument(
+        "--regions",
+        type=int,
+        default=0,
+        metavar="M",
+        help=f"add '{REGIONS}': TE-NAS's linear-region count on M 3x3 crops (TE-NAS: 3000)",
+    )
     args = parser.parse_args(argv)
-    if args.seeds < 1 or args.repeats < 1:
-        parser.error(f"--seeds and --repeats must be positive, got {args.seeds}, {args.repeats}")
+    if args.seeds < 1 or args.repeats < 1 or args.regions < 0:
+        parser.error(
+            "--seeds and --repeats must be positive and --regions not negative, got "
+            f"{args.seeds}, {args.repeats}, {args.regions}"
+        )
     args.build_options = parse_build(args.build)
     return args
 
@@ -127,6 +169,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "data": args.data,
         "keep_none": args.keep_none,
         "repeats": args.repeats,
+        **({"regions": args.regions} if args.regions else {}),
     }
 
 
@@ -140,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_prunable(scorer_list)
     except (StudyError, ValueError) as error:
         raise SystemExit(f"bad --scorers: {error}") from None
-    scorer_names = [s.name for s in scorer_list]
+    scorer_names = [s.name for s in scorer_list] + ([REGIONS] if args.regions else [])
+    if args.regions and REGIONS in scorer_names[:-1]:
+        raise SystemExit(f"bad --scorers: '{REGIONS}' is the name of --regions' score")
     methods = nb201_search.parse_methods(args.methods, scorer_names)
     if nb201_search.RANDOM in methods:
         raise SystemExit("'random' is not a pruning method; nb201_search.py has it")

@@ -58,7 +58,8 @@ def _body(eqn: jex.core.JaxprEqn) -> jex.core.ClosedJaxpr | None:
 
 
 Scope = tuple[str, ...]
-"""A module path, outermost first, without the root module's name."""
+"""Names of nested scopes, outermost first: a name stack (for a Flax module, the root module's
+name and then the module path), or the module path of an op (without the root's name)."""
 
 
 def _scope(outer: Scope, eqn: jex.core.JaxprEqn) -> Scope:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -314,35 +315,68 @@ class ResNetBasicBlock(nn.Module):
         return y + shortcut
 
 
+class Sizes(NamedTuple):
+    """The network around the cells: ``C`` channels in the first stage (then ``2C`` and ``4C``),
+    ``N`` cells per stage, ``num_classes`` outputs; only the first ``depth`` blocks (cells and
+    reduction blocks, TE-NAS's ``depth``; all when None), and a stem (3x3 conv and BatchNorm
+    to ``C`` channels) or none (TE-NAS's ``use_stem=False``: the input must have ``C``)."""
+
+    C: int
+    N: int
+    num_classes: int
+    depth: int | None = None
+    stem: bool = True
+
+
+def _check_sizes(sizes: Sizes) -> None:
+    blocks = 3 * sizes.N + 2
+    for name, value in (("C", sizes.C), ("N", sizes.N), ("num_classes", sizes.num_classes)):
+        if not isinstance(value, int) or value < 1:
+            raise SearchSpaceError(f"{name} must be a positive integer, got {value!r}")
+    if sizes.depth is not None and not (isinstance(sizes.depth, int) and sizes.depth >= 1):
+        raise SearchSpaceError(f"depth must be a positive integer or None, got {sizes.depth!r}")
+    if sizes.depth is not None and sizes.depth > blocks:
+        raise SearchSpaceError(f"depth {sizes.depth} exceeds the {blocks} blocks of N={sizes.N}")
+
+
 def _network(
     x: jax.Array,
     train: bool,
-    sizes: tuple[int, int, int],
+    sizes: Sizes,
     cell: Callable[[int, str], Callable[[jax.Array], jax.Array]],
 ) -> jax.Array:
     """The skeleton around the cells; called inside a compact method.
 
     Args:
-        x: images ``(B, H, W, 3)``, ``H, W`` divisible by 4.
+        x: images ``(B, H, W, 3)``, ``H, W`` divisible by 4 (by 2 ** the reduction blocks kept),
+          or ``(B, H, W, C)`` without a stem.
         train: BatchNorm on batch statistics.
-        sizes: ``(C, N, num_classes)``.
+        sizes: the network's sizes.
         cell: ``cell(features, name)`` is the cell submodule's forward pass.
 
     Returns:
         Logits ``(B, num_classes)``.
     """
-    C, N, num_classes = sizes
-    x = conv(C, 3, name="stem_conv")(x)
-    x = batch_norm(train, name="stem_bn")(x)
-    index = itertools.count()
-    for stage in range(3):
-        features = C * 2**stage
-        if stage:
-            x = ResNetBasicBlock(features, name=f"cells_{next(index)}")(x, train)
-        for _ in range(N):
-            x = cell(features, f"cells_{next(index)}")(x)
+    _check_sizes(sizes)
+    if sizes.stem:
+        x = batch_norm(train, name="stem_bn")(conv(sizes.C, 3, name="stem_conv")(x))
+    elif x.shape[-1] != sizes.C:
+        raise SearchSpaceError(
+            f"without a stem the input's channels must equal C={sizes.C}, got {x.shape[-1]}"
+        )
+    blocks = [
+        (reduction, sizes.C * 2**stage)
+        for stage in range(3)
+        for reduction in [True] * (stage > 0) + [False] * sizes.N
+    ][: sizes.depth]
+    for index, (reduction, features) in enumerate(blocks):
+        name = f"cells_{index}"
+        if reduction:
+            x = ResNetBasicBlock(features, name=name)(x, train)
+        else:
+            x = cell(features, name)(x)
     x = nn.relu(batch_norm(train, name="lastact_bn")(x))
-    return nn.Dense(num_classes, name="classifier")(global_avg_pool(x))
+    return nn.Dense(sizes.num_classes, name="classifier")(global_avg_pool(x))
 
 
 class NB201Network(nn.Module):
@@ -353,12 +387,16 @@ class NB201Network(nn.Module):
         C: channels of the first stage (then ``2C`` and ``4C``).
         N: cells per stage.
         num_classes: classifier outputs.
+        depth: keep only the first ``depth`` blocks (see `Sizes`).
+        stem: begin with the stem (see `Sizes`).
     """
 
     arch: NB201Arch
     C: int = 16
     N: int = 5
     num_classes: int = 10
+    depth: int | None = None
+    stem: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -368,7 +406,8 @@ class NB201Network(nn.Module):
             module = NB201Cell(self.arch, features, name=name)
             return lambda y: module(y, train)
 
-        return _network(x, train, (self.C, self.N, self.num_classes), cell)
+        sizes = Sizes(self.C, self.N, self.num_classes, self.depth, self.stem)
+        return _network(x, train, sizes, cell)
 
 
 class NB201MaskedNetwork(nn.Module):
@@ -385,11 +424,15 @@ class NB201MaskedNetwork(nn.Module):
         C: channels of the first stage (then ``2C`` and ``4C``).
         N: cells per stage.
         num_classes: classifier outputs.
+        depth: keep only the first ``depth`` blocks (see `Sizes`).
+        stem: begin with the stem (see `Sizes`).
     """
 
     C: int = 16
     N: int = 5
     num_classes: int = 10
+    depth: int | None = None
+    stem: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -401,7 +444,8 @@ class NB201MaskedNetwork(nn.Module):
             module = NB201MaskedCell(features, name=name)
             return lambda y: module(y, mask, train)
 
-        return _network(x, train, (self.C, self.N, self.num_classes), cell)
+        sizes = Sizes(self.C, self.N, self.num_classes, self.depth, self.stem)
+        return _network(x, train, sizes, cell)
 
 
 def op_weights(weights: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
@@ -464,17 +508,34 @@ class NB201Space(SearchSpace[NB201Arch]):
         return (NB201Arch(ops) for ops in itertools.product(OPS, repeat=len(EDGES)))
 
     def build(
-        self, arch: NB201Arch, *, num_classes: int = 10, C: int = 16, N: int = 5
+        self,
+        arch: NB201Arch,
+        *,
+        num_classes: int = 10,
+        C: int = 16,
+        N: int = 5,
+        depth: int | None = None,
+        stem: bool = True,
     ) -> NB201Network:
-        """The benchmark's network (``C=16, N=5``) or a resized one."""
-        return NB201Network(arch, C=C, N=N, num_classes=num_classes)
+        """The benchmark's network (``C=16, N=5``) or a resized one (`Sizes`: e.g. TE-NAS's
+        linear-region network ``C=1, N=1, depth=1, stem=False`` on one-channel inputs)."""
+        _check_sizes(Sizes(C, N, num_classes, depth, stem))
+        return NB201Network(arch, C=C, N=N, num_classes=num_classes, depth=depth, stem=stem)
 
-    def masked(self, *, num_classes: int = 10, C: int = 16, N: int = 5) -> MaskedForm[NB201Arch]:
+    def masked(
+        self,
+        *,
+        num_classes: int = 10,
+        C: int = 16,
+        N: int = 5,
+        depth: int | None = None,
+        stem: bool = True,
+    ) -> MaskedForm[NB201Arch]:
         """`NB201MaskedNetwork` of the same sizes as ``build``, with :func:`arch_mask` and
         :data:`RELAXATION` (ops weighted by :func:`op_weights`)."""
-        return MaskedForm(
-            NB201MaskedNetwork(C=C, N=N, num_classes=num_classes), arch_mask, RELAXATION
-        )
+        _check_sizes(Sizes(C, N, num_classes, depth, stem))
+        network = NB201MaskedNetwork(C=C, N=N, num_classes=num_classes, depth=depth, stem=stem)
+        return MaskedForm(network, arch_mask, RELAXATION)
 
     def to_str(self, arch: NB201Arch) -> str:
         """See :func:`to_str`."""

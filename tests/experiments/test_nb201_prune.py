@@ -54,3 +54,18 @@ def test_prune_end_to_end_reports_and_resumes(
     assert (out / "prune.csv").read_text() == before
     with pytest.raises(SystemExit, match="other settings"):
         exp.main([*argv[:-2], "--out", str(out), "--batch-size", "8"])
+
+
+def test_tenas_linear_regions_drive_the_search(accuracies: Path, tmp_path: Path) -> None:
+    out = tmp_path / "regions"
+    argv = ["--seeds", "1", "--regions", "40", "--scorers", "params", "--methods", "regions",
+            "regions+params", "--accuracies", str(accuracies), "--out", str(out)]  # fmt: skip
+    assert exp.main(argv) == 0
+    report = json.loads((out / "prune.json").read_text())
+    assert report["settings"]["regions"] == 40
+    assert [r["scored"] for r in report["rows"]] == [54, 54]
+    with pytest.raises(SystemExit, match="'regions' is the name of --regions' score"):
+        exp.main([*argv[:4], "--scorers", "linear_regions:name=regions", *argv[5:]])
+    with pytest.raises(SystemExit, match="'regions', which is not among --scorers"):
+        exp.main(["--scorers", "params", "--methods", "regions", "--out", str(tmp_path / "x"),
+                  "--accuracies", str(accuracies)])  # fmt: skip

@@ -465,3 +465,43 @@ def test_module_imports_nothing_else_from_the_project() -> None:
     assert not any(
         name.split(".")[0] in {"ntk_nas", "scorers", "search_spaces"} for name in imported
     )
+
+
+def test_random_crops_are_slices_of_one_channel_reproducibly() -> None:
+    images = np.arange(4 * 6 * 5 * 3, dtype=np.float32).reshape(4, 6, 5, 3)
+    dataset = Dataset(images, np.arange(4), 4, "toy", (0.0,) * 3, (1.0,) * 3)
+    x, y = data_module.random_crops(dataset, 50, size=3, seed=7)
+    assert x.shape == (50, 3, 3, 1) and x.dtype == np.float32 and y.dtype == np.int64
+    again, _ = data_module.random_crops(dataset, 50, size=3, seed=7)
+    np.testing.assert_array_equal(x, again)
+    for crop, label in zip(x, y, strict=True):
+        image = images[label]  # labels are the example indices here
+        hits = [
+            (i, j, c)
+            for i in range(4)
+            for j in range(3)
+            for c in range(3)
+            if np.array_equal(image[i : i + 3, j : j + 3, c], crop[..., 0])
+        ]
+        assert len(hits) == 1
+    two, _ = data_module.random_crops(dataset, 5, size=2, channels=2, seed=0)
+    assert two.shape == (5, 2, 2, 2) and all(a[0, 0, 0] != a[0, 0, 1] for a in two)
+
+
+@pytest.mark.parametrize(
+    ("count", "size", "channels", "message"),
+    [
+        (0, 3, 1, "crop count must be positive, got 0"),
+        (5, 7, 1, r"crop size must be in \[1, 5\], got 7"),
+        (5, 3, 4, r"crop channels must be in \[1, 3\], got 4"),
+    ],
+)
+def test_random_crops_name_the_bad_argument(
+    count: int, size: int, channels: int, message: str
+) -> None:
+    dataset = Dataset(np.zeros((2, 6, 5, 3), np.float32), np.arange(2), 2, "toy", (0.0,), (1.0,))
+    with pytest.raises(DataError, match=message):
+        data_module.random_crops(dataset, count, size=size, channels=channels, seed=0)
+    flat = Dataset(np.zeros((2, 4), np.float32), np.arange(2), 2, "flat", (0.0,), (1.0,))
+    with pytest.raises(DataError, match=r"crops need images \(N, H, W, C\); 'flat' has \(2, 4\)"):
+        data_module.random_crops(flat, 1, size=1, seed=0)

@@ -16,7 +16,7 @@ import optuna
 import pytest
 from flax import traverse_util
 
-from search_spaces import NB201Arch, NB201Space
+from search_spaces import NB201Arch, NB201Space, SearchSpaceError
 from search_spaces.nb201 import EDGES, OPS, NB201Cell, ResNetBasicBlock, canonical_ops
 
 KeyFn = Callable[[int], jax.Array]
@@ -419,3 +419,48 @@ def test_masked_supernet_vmaps_over_masks_and_is_nan_for_a_non_finite_one(key: K
     np.testing.assert_allclose(vmapped, one_by_one, rtol=1e-5, atol=1e-6)
     assert np.all(np.isfinite(one_by_one))
     assert np.all(np.isnan(outputs(masks[0].at[2, 1].set(jnp.inf))))
+
+
+def test_tenas_thin_network_one_cell_without_stem(key: KeyFn) -> None:
+    """TE-NAS's network for linear regions: one cell of C=1 channels on one-channel 3x3 inputs;
+    its supernet computes the selected cell's network."""
+    space = NB201Space((3, 3, 1))
+    thin = {"C": 1, "N": 1, "depth": 1, "stem": False}
+    arch = space.from_str(MASKED_ARCHS[0])
+    network = space.build(arch, **thin)
+    x = jax.random.normal(key(1), (5, 3, 3, 1))
+    variables = network.init(key(0), x)
+    assert set(variables["params"]) == {"cells_0", "lastact_bn", "classifier"}
+    masked = space.masked(**thin)
+    supernet_variables = {**masked.module.init(key(0), x), **masked.select(arch)}
+    np.testing.assert_allclose(
+        masked.module.apply(supernet_variables, x), network.apply(variables, x), rtol=1e-5
+    )
+    # depth counts reduction blocks too: the stem, cell 0 and the first reduction block.
+    shallow = NB201Space().build(arch, C=4, N=1, depth=2)
+    params = jax.eval_shape(shallow.init, key(0), jnp.ones((1, 32, 32, 3)))["params"]
+    assert set(params) == {"stem_conv", "stem_bn", "cells_0", "cells_1", "lastact_bn", "classifier"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"depth": 0}, "depth must be a positive integer or None, got 0"),
+        ({"N": 1, "depth": 6}, "depth 6 exceeds the 5 blocks of N=1"),
+        ({"C": 0}, "C must be a positive integer, got 0"),
+    ],
+)
+def test_bad_sizes_are_named(options: dict[str, Any], message: str) -> None:
+    arch = SPACE.from_str(MASKED_ARCHS[0])
+    with pytest.raises(SearchSpaceError, match=message):
+        SPACE.build(arch, **options)
+    with pytest.raises(SearchSpaceError, match=message):
+        SPACE.masked(**options)
+
+
+def test_without_a_stem_the_input_needs_c_channels(key: KeyFn) -> None:
+    network = SPACE.build(SPACE.from_str(MASKED_ARCHS[0]), C=4, N=1, stem=False)
+    with pytest.raises(
+        SearchSpaceError, match="without a stem the input's channels must equal C=4, got 3"
+    ):
+        network.init(key(0), jnp.ones((1, 8, 8, 3)))
