@@ -12,9 +12,10 @@ and shared by every method that reaches them. The scorers must score a supernet 
 (``mask_invariant``: the NTK and AZ-NAS scorers); ``params`` counts the parameters of the ops
 still active. Each seed draws its own batch (``--data``) and initialisation.
 
-``--regions M`` adds TE-NAS's linear-region count as the score ``regions``: `linear_regions` of
-TE-NAS's thin supernet (one cell of ``C=1`` channels, no stem, ``depth=1``) on M random 3x3
-one-channel crops of ``--data`` images (TE-NAS: 3000), drawn per seed. TE-NAS's own pair is the
+``--regions M`` adds TE-NAS's linear-region count as the score ``regions``
+(`ntk_nas.pruning.region_scores`: `linear_regions` of TE-NAS's thin supernet, one cell of ``C=1``
+channels, no stem, ``depth=1``, on M random 3x3 one-channel crops of ``--data`` images; TE-NAS:
+3000), drawn per seed. TE-NAS's own pair is the
 method ``ntk_cond+regions``.
 
 Outputs in ``--out``: ``prune.csv`` (one row per method and seed; a rerun skips pairs already
@@ -49,10 +50,7 @@ DEFAULT_METHODS = (
     "expressivity*progressivity*trainability*params",
     "ntk_cond*expressivity*progressivity*trainability*params",
 )
-REGIONS = "regions"
-#: TE-NAS's network for counting linear regions (``model_config_thin`` of its prune_tenas.py).
-THIN = {"C": 1, "N": 1, "depth": 1, "stem": False}
-CROP = 3
+REGIONS = "regions"  # ntk_nas.pruning.REGIONS, without importing JAX for --help
 COLUMNS = ("method", "seed", "scored", "arch_index", "arch_str", *nb201_search.DATASETS, "wall_s")
 
 
@@ -67,6 +65,7 @@ def seed_rows(
     import jax
 
     from ntk_nas import pruning
+    from ntk_nas.data import load_dataset
     from ntk_nas.study import resolve_batch, resolve_scorers
     from search_spaces.nb201 import RELAXATION, NB201Space, to_str
 
@@ -78,8 +77,18 @@ def seed_rows(
     key = jax.random.key(seed)
     score = pruning.SupernetScores(masked, scorer_list, batch, key=key, repeats=args.repeats)
     if REGIONS in used:
-        score = _joined(score, _regions(args, seed, num_classes, key))
-        directions[REGIONS] = "maximize"
+        dataset, crops = load_dataset(args.data), args.regions
+        counts = pruning.region_scores(
+            "nb201",
+            dataset,
+            crops,
+            num_classes=num_classes,
+            key=key,
+            seed=seed,
+            repeats=args.repeats,
+        )
+        score = pruning.joined(score, counts)
+        directions[REGIONS] = counts.scorers[0].direction
     start = pruning.initial_active(RELAXATION, () if args.keep_none else ("none",))
     rows = []
     for method, components in methods.items():
@@ -105,24 +114,6 @@ def seed_rows(
             }
         )
     return rows
-
-
-def _regions(args: argparse.Namespace, seed: int, num_classes: int, key: Any) -> Any:
-    """`SupernetScores` of TE-NAS's linear-region count (``--regions``) for `seed`."""
-    from ntk_nas import pruning
-    from ntk_nas.data import load_dataset, random_crops
-    from scorers import LinearRegions
-    from search_spaces.nb201 import NB201Space
-
-    crops = random_crops(load_dataset(args.data), args.regions, size=CROP, seed=seed)
-    thin = NB201Space((CROP, CROP, 1)).masked(num_classes=num_classes, **THIN)
-    counter = LinearRegions(name=REGIONS)
-    return pruning.SupernetScores(thin, [counter], crops, key=key, repeats=args.repeats)
-
-
-def _joined(*parts: Any) -> Any:
-    """One `ScoreActive` with the scores of each of `parts` (disjoint scorer names)."""
-    return lambda active: {name: v for part in parts for name, v in part(active).items()}
 
 
 # ----------------------------------------------------------------------------- main

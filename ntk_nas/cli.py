@@ -157,6 +157,14 @@ def make_parser() -> argparse.ArgumentParser:
         "--repeats", type=int, default=1, help="average each score over R initialisations"
     )
     prune.add_argument(
+        "--regions",
+        type=int,
+        default=0,
+        metavar="M",
+        help=f"add TE-NAS's linear-region count ('{pruning.REGIONS}') in a thin supernet on M "
+        "random 3x3 one-channel crops of --data (TE-NAS: 3000)",
+    )
+    prune.add_argument(
         "--out",
         type=Path,
         default=Path("ntk-nas-prune"),
@@ -354,6 +362,7 @@ def run_prune(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         class_balanced=args.class_balanced,
         build_options=parse_build_options(args.build),
+        regions=args.regions,
         store=args.out / "supernets.jsonl",
     )
     arch = search_spaces.get(args.space).to_str(found.arch)
@@ -373,7 +382,7 @@ def run_prune(args: argparse.Namespace) -> int:
             "rounds": [dict(ops) for ops in found.rounds],
             "scored": found.scored,
             "seconds": found.seconds,
-            "scorers": [s.name for s in chosen],
+            "scorers": [s.name for s in chosen] + ([pruning.REGIONS] if args.regions else []),
             "rule": args.rule,
             "repeats": args.repeats,
         },

@@ -8,7 +8,8 @@ op whose removal has the best combined rank, until one op is left per edge. On N
 (ops but ``none``) that is 24 + 18 + 12 = 54 supernets, all in one compiled masked supernet.
 
 Any scorer that scores a supernet as a function (``mask_invariant``: the NTK, AZ-NAS and ReLU-code
-scorers) can drive it; `scorers.Params` counts the parameters of the ops still active.
+scorers) can drive it; `scorers.Params` counts the parameters of the ops still active. TE-NAS's
+own second score, the linear-region count of a thin supernet on small crops, is `region_scores`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import scorers as scorer_registry
-from ntk_nas.data import Dataset
+from ntk_nas.data import Dataset, load_dataset, random_crops
 from ntk_nas.study import (
     Batch,
     StudyError,
@@ -49,6 +50,13 @@ RULES: tuple[Rule, ...] = ("sum", "log")
 #: Ops that `prune` leaves out from the start. With ``none`` competing, NAS-Bench-201 picks kept
 #: it on about half the edges and some cut the input off (README, "TE-NAS's pruning search").
 EXCLUDED = ("none",)
+#: The name of TE-NAS's linear-region score (`region_scores`).
+REGIONS = "regions"
+#: TE-NAS counts linear regions in a thin supernet, one cell of one channel without a stem
+#: (``model_config_thin`` of its prune_tenas.py), ...
+THIN_OPTIONS: Mapping[str, Any] = {"C": 1, "N": 1, "depth": 1, "stem": False}
+#: ... on random one-channel crops of this height and width (its ``RandChannel`` transform).
+CROP_SIZE = 3
 
 
 def initial_active(relaxation: Relaxation[Any], exclude: Sequence[str] = ()) -> np.ndarray:
@@ -231,6 +239,47 @@ class SupernetScores:
             self.on_scored(len(active))
 
 
+def region_scores(
+    space: str,
+    dataset: Dataset,
+    count: int,
+    *,
+    num_classes: int,
+    key: jax.Array,
+    seed: int,
+    repeats: int = 1,
+    store: Path | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> SupernetScores:
+    """TE-NAS's linear-region count as the score `REGIONS`: `scorers.LinearRegions` of the
+    space's thin supernet (`THIN_OPTIONS`) on `count` random one-channel crops of `dataset`.
+
+    Args:
+      space: a registry name with a masked form that takes `THIN_OPTIONS` (NAS-Bench-201).
+      dataset: images ``(N, H, W, C)`` to crop (TE-NAS: 3000 crops of the training set).
+      count: crops, drawn from `seed`.
+      num_classes: output classes of the thin supernet.
+      key, repeats, store, settings: as for `SupernetScores`.
+
+    Raises:
+      StudyError: a space without a thin masked supernet.
+      DataError: `dataset` holds no images, or `count` is not positive.
+    """
+    crops = random_crops(dataset, count, size=CROP_SIZE, seed=seed)
+    thin = resolve_space(space, crops).masked(num_classes=num_classes, **THIN_OPTIONS)
+    if thin is None:
+        raise StudyError(f"space {space!r} has no thin masked supernet to count regions in")
+    counter = scorer_registry.LinearRegions(name=REGIONS)
+    return SupernetScores(
+        thin, [counter], crops, key=key, repeats=repeats, store=store, settings=settings
+    )
+
+
+def joined(*parts: ScoreActive) -> ScoreActive:
+    """One `ScoreActive` with the scores of every part (parts score disjoint names)."""
+    return lambda active: {name: v for part in parts for name, v in part(active).items()}
+
+
 @dataclasses.dataclass(frozen=True)
 class Pruning:
     """A finished pruning search.
@@ -333,6 +382,7 @@ def prune(
     batch_size: int = 64,
     class_balanced: bool = False,
     build_options: Mapping[str, Any] | None = None,
+    regions: int = 0,
     store: str | Path | None = None,
     show_progress: bool = True,
 ) -> Pruned:
@@ -350,16 +400,25 @@ def prune(
       batch_size: samples scored.
       class_balanced: draw every class equally often into the batch.
       build_options: network options of the space (e.g. ``{"C": 8, "N": 1}``).
+      regions: if positive, TE-NAS's linear-region count on this many crops of `data` (a spec
+        or a `Dataset`) joins the scores as `REGIONS` (`region_scores`; TE-NAS: 3000).
       store: a JSON-lines file for every supernet's scores, appended to as they come; a rerun
-        with the same space, sizes, batch, seed, repeats and scorers resumes from it.
+        with the same space, sizes, batch, seed, repeats and scorers resumes from it (the
+        region counts go beside it, in ``<stem>_regions<suffix>``).
       show_progress: a progress bar over the supernets scored.
 
     Raises:
-      StudyError: a space without a relaxed supernet, a scorer that cannot score one, or an
-        unknown `rule`.
+      StudyError: a space without a relaxed supernet, a scorer that cannot score one, an
+        unknown `rule`, or `regions` negative, asked of a batch, or clashing with a scorer's name.
     """
     if rule not in RULES:
         raise StudyError(f"unknown rule {rule!r}; valid: {', '.join(RULES)}")
+    if regions < 0:
+        raise StudyError(f"regions must be a count of crops (0 for none), got {regions}")
+    if regions and isinstance(data, tuple):
+        raise StudyError("regions crops the images of a data spec or a Dataset; got a batch")
+    if isinstance(data, str):
+        data = load_dataset(data, seed=seed)
     batch, num_classes = resolve_batch(data, batch_size, seed, class_balanced=class_balanced)
     space = resolve_space(space, batch)
     masked = space.masked(**{"num_classes": num_classes, **(build_options or {})})
@@ -367,6 +426,9 @@ def prune(
         raise StudyError(f"space {space.name!r} has no masked supernet that can be pruned")
     relaxation = masked.relaxation
     scorer_list = resolve_scorers(scorers)
+    names = [s.name for s in scorer_list]
+    if regions and REGIONS in names:
+        raise StudyError(f"a scorer is named {REGIONS!r}, the name of the region count; rename it")
     active = initial_active(relaxation, exclude)
     settings = {
         "space": space.name,
@@ -376,19 +438,34 @@ def prune(
         "repeats": repeats,
         "scorers": [repr(s) for s in scorer_list],
     }
+    key, store = jax.random.key(seed), None if store is None else Path(store)
+    directions = {s.name: s.direction for s in scorer_list}
     with tqdm(total=supernets_to_score(active), desc="supernets", disable=not show_progress) as bar:
-        score = SupernetScores(
+        score: ScoreActive = SupernetScores(
             masked,
             scorer_list,
             batch,
-            key=jax.random.key(seed),
+            key=key,
             repeats=repeats,
-            store=None if store is None else Path(store),
+            store=store,
             settings=settings,
             on_scored=bar.update,
         )
-        directions = {s.name: s.direction for s in scorer_list}
-        names = [s.name for s in scorer_list]
+        if regions:
+            assert isinstance(data, Dataset)  # a batch was refused above
+            counts = region_scores(
+                space.name,
+                data,
+                regions,
+                num_classes=num_classes,
+                key=key,
+                seed=seed,
+                repeats=repeats,
+                store=None if store is None else store.with_stem(f"{store.stem}_{REGIONS}"),
+                settings={**settings, "scorers": [REGIONS], "crops": regions},
+            )
+            score, names = joined(score, counts), [*names, REGIONS]
+            directions[REGIONS] = counts.scorers[0].direction
         found = prune_search(active, names, directions, score, log=rule == "log")
     rounds = tuple(
         {relaxation.decisions[d]: relaxation.options[d][o] for d, o in made}

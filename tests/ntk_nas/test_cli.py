@@ -336,6 +336,19 @@ def test_prune_prints_the_rounds_writes_the_pick_and_resumes(tmp_path, capsys):
     assert refused.returncode == 2 and "flops cannot score a pruned supernet" in refused.stderr
 
 
+def test_prune_with_tenas_regions(tmp_path, capsys):
+    out = tmp_path / "out"
+    tiny = ["--build", "C=4,N=1", "--data", "gaussian:8,8,3", "--batch-size", "2"]
+    done = main(capsys, "prune", "--scorer", "params", "--regions", "30", "--out", str(out), *tiny)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "prune.json").read_text())["scorers"] == ["params", "regions"]
+    assert len((out / "supernets_regions.jsonl").read_text().splitlines()) == 1 + 54
+    negative = main(
+        capsys, "prune", "--scorer", "params", "--regions", "-5", "--out", str(out), *tiny
+    )
+    assert negative.returncode == 2 and "regions must be a count of crops" in negative.stderr
+
+
 @pytest.mark.parametrize(
     ("command", "kept"),
     [

@@ -13,8 +13,9 @@ import pytest
 
 import search_spaces
 from ntk_nas import pruning
+from ntk_nas.data import load_dataset, random_crops
 from ntk_nas.study import StudyError
-from scorers import BaseScorer
+from scorers import BaseScorer, LinearRegions
 from search_spaces import Relaxation
 from search_spaces.nb201 import OPS, RELAXATION
 
@@ -220,6 +221,55 @@ def test_prune_end_to_end_on_a_tiny_network(tmp_path) -> None:
         "none",
         "nor_conv_3x3",
     }
+
+
+def test_region_scores_count_the_thin_network_on_crops_of_the_data() -> None:
+    dataset, key = load_dataset("gaussian:8,8,3", seed=0), jax.random.key(3)
+    counts = pruning.region_scores("nb201", dataset, 40, num_classes=10, key=key, seed=1)
+    choice = (CONV3, SKIP, CONV3, OPS.index("nor_conv_1x1"), CONV3, OPS.index("avg_pool_3x3"))
+    active = np.zeros_like(NO_NONE)
+    active[np.arange(len(choice)), choice] = True
+    values, _ = counts(active[None])[pruning.REGIONS]
+    thin = search_spaces.get("nb201", input_shape=(3, 3, 1)).build(
+        RELAXATION.arch(choice), num_classes=10, **pruning.THIN_OPTIONS
+    )
+    crops = random_crops(dataset, 40, size=pruning.CROP_SIZE, seed=1)
+    built = LinearRegions()(thin, None, crops, key=key).value
+    assert values[0] == built and 1 < built <= 40
+
+
+def test_prune_with_regions_joins_the_count_and_resumes_it(tmp_path) -> None:
+    def run(**options: Any) -> pruning.Pruned:
+        return pruning.prune(
+            "nb201",
+            "params",
+            "gaussian:8,8,3",
+            batch_size=2,
+            build_options={"C": 4, "N": 1},
+            store=tmp_path / "supernets.jsonl",
+            show_progress=False,
+            **options,
+        )
+
+    found = run(regions=30)
+    kept = (tmp_path / "supernets_regions.jsonl").read_text()
+    assert len(kept.splitlines()) == 1 + 54
+    assert run(regions=30) == found
+    assert (tmp_path / "supernets_regions.jsonl").read_text() == kept
+    assert found.seconds > 0 and run().seconds == 0  # counting takes time; params takes none
+
+
+@pytest.mark.parametrize(
+    ("data", "regions", "scorer", "message"),
+    [
+        ("gaussian:8,8,3", -1, "params", "regions must be a count of crops .* got -1"),
+        ((np.zeros((2, 8, 8, 3), np.float32), np.zeros(2, int)), 30, "params", "got a batch"),
+        ("gaussian:8,8,3", 30, "linear_regions:name=regions", "a scorer is named 'regions'"),
+    ],
+)
+def test_prune_refuses_bad_regions(data: Any, regions: int, scorer: str, message: str) -> None:
+    with pytest.raises(StudyError, match=message):
+        pruning.prune("nb201", scorer, data, regions=regions, show_progress=False)
 
 
 @pytest.mark.parametrize(
