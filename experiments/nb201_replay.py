@@ -1,0 +1,230 @@
+"""NAS-Bench-201: searches replayed on a table of scores, for far more seeds than live searches
+afford, and the pick of a search that reached each method's optimum over the whole space.
+
+Reads the ``scores.csv`` of an ``nb201_correlation.py`` run (best over every cell: ``--archs
+15625``; one initialisation and batch for the whole table) and, per method (components joined by
+``+`` or ``*`` as in ``nb201_search.py``):
+
+- replayed searches: ``--replicates`` times, ``--budget`` distinct cells (one per canonical form,
+  as a study counts them) drawn without replacement, and the method's pick among them: mean and
+  std of its test accuracy, and the share of picks at or above TE-NAS's CIFAR-10 mean;
+- the table's pick: the best cell of the whole table by the method's combined rank.
+
+``random`` (one of the drawn cells; no table's pick) and the best of the drawn cells by CIFAR-10
+accuracy (oracle) come alongside.
+Live searches draw a new initialisation and batch per seed; a replay shares one, so its spread
+is that of the sample only.
+
+Outputs in ``--out``: ``replay.json`` and ``table.md`` (also printed).
+
+    python experiments/nb201_replay.py runs/all15625 --budget 1000 --replicates 1000 \\
+        --methods naswot 'expressivity*progressivity*params' random --out runs/replay
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:  # run as a script (python experiments/nb201_replay.py) or imported as a module
+    from experiments import nb201_search
+    from experiments.nb201_correlation import DEFAULT_ACC, read_accuracies, read_csv
+except ImportError:  # pragma: no cover
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from experiments import nb201_search
+    from experiments.nb201_correlation import DEFAULT_ACC, read_accuracies, read_csv
+
+KEYS = ("data", "arch_index", "arch_str")
+ORACLE = "best of the drawn cells (oracle)"
+TENAS_CIFAR10 = nb201_search.TENAS["cifar10"][0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """One row per canonical cell: its arch string, scores and test accuracies.
+
+    Attributes:
+      archs: ``(n,)`` arch strings (the first of each canonical form by arch index).
+      scores: ``scorer -> (n,)`` float64 values (NaN where none was stored).
+      accuracy: ``dataset -> (n,)`` test accuracies, per `nb201_search.DATASETS`.
+    """
+
+    archs: list[str]
+    scores: dict[str, np.ndarray]
+    accuracy: dict[str, np.ndarray]
+
+
+def read_table(run: Path, data: str, accuracy_file: Path) -> Table:
+    """The rows of ``run/scores.csv`` scored on `data`, one per canonical cell, with their test
+    accuracies from `accuracy_file`."""
+    from search_spaces.nb201 import NB201Space
+
+    path = run / "scores.csv"
+    if not path.exists():
+        raise SystemExit(f"no scores in {run}: run nb201_correlation.py --out {run} first")
+    rows = sorted(
+        (r for r in read_csv(path) if r["data"] == data), key=lambda r: int(r["arch_index"])
+    )
+    if not rows:
+        raise SystemExit(f"{path} has no rows scored on {data!r}")
+    space, seen, kept = NB201Space(), set(), []
+    for row in rows:
+        canonical = space.canonical(space.from_str(row["arch_str"]))
+        if canonical not in seen:
+            seen.add(canonical)
+            kept.append(row)
+    names = [c for c in rows[0] if c not in KEYS and not c.endswith(".seconds")]
+    archs = [r["arch_str"] for r in kept]
+    accuracies = read_accuracies(accuracy_file)
+    truth = [nb201_search.lookup(accuracies, a, accuracy_file) for a in archs]
+    return Table(
+        archs,
+        {n: np.array([_number(r[n]) for r in kept]) for n in names},
+        {t: np.array([e[t] for e in truth]) for t in nb201_search.DATASETS},
+    )
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+def picks(
+    table: Table,
+    cells: np.ndarray,
+    methods: Mapping[str, tuple[str, ...]],
+    directions: Mapping[str, Any],
+    rng: np.random.Generator,
+) -> dict[str, int]:
+    """``method -> the row it picks among `cells` ``, plus the oracle's (best CIFAR-10)."""
+    from scorers import rank_sum
+
+    chosen = {ORACLE: int(cells[np.argmax(table.accuracy["cifar10"][cells])])}
+    for method, components in methods.items():
+        if not components:
+            chosen[method] = int(rng.choice(cells))
+            continue
+        columns = {n: table.scores[n][cells] for n in components}
+        sums = rank_sum(columns, directions, log=nb201_search.uses_log_rule(method))
+        chosen[method] = int(cells[np.argmax(sums)])
+    return chosen
+
+
+def replay(
+    table: Table,
+    methods: Mapping[str, tuple[str, ...]],
+    directions: Mapping[str, Any],
+    *,
+    budget: int,
+    replicates: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Per method (and the oracle): the replayed picks' accuracies (mean, std, share at or above
+    TE-NAS on CIFAR-10) and the table's pick."""
+    rng = np.random.default_rng(seed)
+    everything = np.arange(len(table.archs))
+    drawn: dict[str, list[int]] = {}
+    for _ in range(replicates):
+        cells = rng.choice(everything, budget, replace=False)
+        for method, row in picks(table, cells, methods, directions, rng).items():
+            drawn.setdefault(method, []).append(row)
+    whole = picks(table, everything, methods, directions, rng)
+    report = {}
+    for method, rows in drawn.items():
+        accuracy = {t: table.accuracy[t][rows] for t in nb201_search.DATASETS}
+        report[method] = {
+            **{t: nb201_search.mean_std(a.tolist()) for t, a in accuracy.items()},
+            "reaches_tenas_cifar10": float(np.mean(accuracy["cifar10"] >= TENAS_CIFAR10)),
+            "table_pick": None
+            if methods.get(method) == ()
+            else {
+                "arch_str": table.archs[whole[method]],
+                **{t: float(table.accuracy[t][whole[method]]) for t in nb201_search.DATASETS},
+            },
+        }
+    return report
+
+
+def markdown(report: Mapping[str, Any], budget: int, replicates: int) -> str:
+    """Markdown: per method, the replayed picks and the table's pick."""
+    names = list(nb201_search.DATASETS.values())
+    lines = [
+        f"| method ({replicates} replays of {budget} cells) | "
+        + " | ".join(names)
+        + f" | picks >= {TENAS_CIFAR10:.2f} | table's pick: "
+        + " / ".join(names)
+        + " |",
+        "|---" * (3 + len(names)) + "|",
+    ]
+    for method, entry in report.items():
+        stats = " | ".join(
+            f"{entry[t]['mean']:.2f} ± {entry[t]['std']:.2f}" for t in nb201_search.DATASETS
+        )
+        whole = entry["table_pick"]
+        pick = " / ".join(f"{whole[t]:.2f}" for t in nb201_search.DATASETS) if whole else "-"
+        lines.append(f"| {method} | {stats} | {entry['reaches_tenas_cifar10']:.1%} | {pick} |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="an nb201_correlation.py --out folder")
+    parser.add_argument("--methods", nargs="+", required=True, help="as in nb201_search.py")
+    parser.add_argument("--budget", type=int, default=1000, help="cells per replayed search")
+    parser.add_argument("--replicates", type=int, default=1000, help="replayed searches")
+    parser.add_argument("--seed", type=int, default=0, help="draws the replayed searches")
+    parser.add_argument("--data", default="cifar10", help="the scores' input data (its rows)")
+    parser.add_argument("--accuracies", type=Path, default=DEFAULT_ACC)
+    parser.add_argument("--out", type=Path, default=Path("runs/nb201_replay"))
+    args = parser.parse_args(argv)
+    if args.budget < 1 or args.replicates < 1:
+        parser.error(f"--budget and --replicates must be positive, got {args.budget}, "
+                     f"{args.replicates}")  # fmt: skip
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from ntk_nas.study import StudyError, resolve_scorers
+
+    table = read_table(args.run, args.data, args.accuracies)
+    if args.budget > len(table.archs):
+        raise SystemExit(f"--budget {args.budget} exceeds the {len(table.archs)} cells scored")
+    try:
+        methods = nb201_search.parse_methods(args.methods, list(table.scores))
+    except SystemExit as error:  # its --scorers are, here, the scorers of the run
+        raise SystemExit(f"{error} (here: the scorers of {args.run})") from None
+    used = sorted({n for components in methods.values() for n in components})
+    try:
+        directions = {s.name: s.direction for s in resolve_scorers(used)} if used else {}
+    except (StudyError, ValueError) as error:
+        raise SystemExit(f"bad scorer column: {error}") from None
+    report = replay(
+        table, methods, directions, budget=args.budget, replicates=args.replicates, seed=args.seed
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    text = markdown(report, args.budget, args.replicates)
+    (args.out / "table.md").write_text(text + "\n")
+    settings = {**{k: v for k, v in vars(args).items() if k != "out"}, "cells": len(table.archs)}
+    (args.out / "replay.json").write_text(
+        json.dumps({"settings": settings, "methods": report}, indent=2, default=str) + "\n"
+    )
+    print(f"{len(table.archs)} canonical cells in {args.run}")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
