@@ -249,8 +249,9 @@ def run_search(args: argparse.Namespace) -> int:
         args.out / "results.json",
     )
     _plots(rows, chosen, args.out)
-    print(results.format_table(rows, _value_columns(names), args.top))
-    print(f"\n{len(rows)} trials; results in {args.out}/")
+    distinct = study.distinct_rows(rows)
+    print(results.format_table(distinct, [*_value_columns(names), "sampled"], args.top))
+    print(f"\n{len(rows)} trials, {len(distinct)} distinct architectures; results in {args.out}/")
     if stop_requested.is_set():
         print(INTERRUPTED, file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -7,6 +7,7 @@ attributes; `search` runs (or resumes) a study with it; `rank` scores a given li
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import math
@@ -624,6 +625,16 @@ def result_rows(study: optuna.Study) -> list[dict[str, Any]]:
         )
 
     return sorted(rows, key=key)
+
+
+def distinct_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The first row of each canonical form in `rows` (best first, as from `result_rows`), with
+    ``"sampled"``: how many of `rows` have that form (a sampler often draws isomorphic cells)."""
+    counts = collections.Counter(row[CANONICAL] for row in rows)
+    firsts = {row[CANONICAL]: row for row in reversed(rows)}
+    return [
+        {**row, "sampled": counts[row[CANONICAL]]} for row in rows if firsts[row[CANONICAL]] is row
+    ]
 
 
 def _row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

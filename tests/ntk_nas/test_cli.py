@@ -70,7 +70,8 @@ def test_search_writes_results_and_resumes(tmp_path, capsys):
     out = tmp_path / "out"
     first = main(capsys, "search", "--scorer", "params", "--trials", "3", "--out", str(out), *TINY)
     assert first.returncode == 0, first.stderr
-    assert "rank" in first.stdout and "params" in first.stdout
+    assert "rank" in first.stdout and "params" in first.stdout and "sampled" in first.stdout
+    assert "3 trials, " in first.stdout and " distinct architectures; results in " in first.stdout
     for name in ["results.csv", "results.json", "history.png", "study.db"]:
         assert (out / name).stat().st_size > 0
     resumed = main(

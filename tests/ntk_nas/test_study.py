@@ -128,6 +128,16 @@ def test_multi_objective_uses_nsga2_and_rows_sort():
     assert len(rows) == 4 and all("params" in r for r in rows)
 
 
+def test_distinct_rows_keep_the_best_row_of_each_canonical_form_and_count_the_rest():
+    rows = [{plugin.CANONICAL: form, "trial": i} for i, form in enumerate("abacb")]
+    distinct = plugin.distinct_rows(rows)
+    assert [(r[plugin.CANONICAL], r["trial"], r["sampled"]) for r in distinct] == [
+        ("a", 0, 2),
+        ("b", 1, 2),
+        ("c", 3, 1),
+    ]
+
+
 def test_rank_sorts_best_first_and_scores_duplicates_once():
     archs = [
         "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
