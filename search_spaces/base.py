@@ -55,6 +55,17 @@ class RandomTrial:
         return choices[int(self._rng.integers(len(choices)))]
 
 
+def image_shape(space: str, input_shape: Sequence[int]) -> tuple[int, int, int]:
+    """``input_shape`` as ``(H, W, C)``, or :class:`SearchSpaceError` naming ``space`` if it is
+    not one image shape of positive sizes (a convolutional space given flat features)."""
+    shape = tuple(input_shape)
+    if len(shape) != 3 or not all(isinstance(n, int) and n > 0 for n in shape):
+        raise SearchSpaceError(
+            f"search space {space!r} takes images (H, W, C); got input shape {shape}"
+        )
+    return shape
+
+
 def check_choice(value: Any, valid: Sequence[Any], what: str) -> None:
     """Raises :class:`SearchSpaceError` unless ``value`` is one of ``valid``.
 

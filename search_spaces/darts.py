@@ -32,7 +32,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .base import CategoricalTrial, SearchSpace, SearchSpaceError, check_choice
+from .base import CategoricalTrial, SearchSpace, SearchSpaceError, check_choice, image_shape
 from .layers import (
     ReLUConvBN,
     avg_pool_3x3,
@@ -357,7 +357,7 @@ class DartsSpace(SearchSpace[DartsGenotype]):
     name = "darts"
 
     def __init__(self, input_shape: tuple[int, int, int] = (32, 32, 3)) -> None:
-        self.input_shape = tuple(input_shape)
+        self.input_shape = image_shape(self.name, input_shape)
 
     def suggest(self, trial: CategoricalTrial) -> DartsGenotype:
         """Per cell type and node ``n``: ``{cell}_node{n}_inputs`` (a pair ``"a,b"`` with

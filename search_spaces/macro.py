@@ -35,7 +35,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 
-from .base import CategoricalTrial, SearchSpace, SearchSpaceError, check_choice
+from .base import CategoricalTrial, SearchSpace, SearchSpaceError, check_choice, image_shape
 from .layers import ACTIVATIONS, batch_norm, conv, global_avg_pool
 
 DEPTHS = (1, 2, 3)
@@ -238,7 +238,7 @@ class MacroSpace(SearchSpace[MacroArch]):
         self, num_stages: int = 3, input_shape: tuple[int, int, int] = (32, 32, 3)
     ) -> None:
         self.num_stages = num_stages
-        self.input_shape = tuple(input_shape)
+        self.input_shape = image_shape(self.name, input_shape)
 
     def suggest(self, trial: CategoricalTrial) -> MacroArch:
         """Seven categoricals per stage ``s``, named ``stage{s}_{field}``, e.g. ``stage0_depth``."""

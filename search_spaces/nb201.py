@@ -42,6 +42,7 @@ from .base import (
     SearchSpace,
     SearchSpaceError,
     check_choice,
+    image_shape,
 )
 from .layers import ReLUConvBN, avg_pool_3x3, batch_norm, conv, global_avg_pool
 
@@ -497,7 +498,7 @@ class NB201Space(SearchSpace[NB201Arch]):
     name = "nb201"
 
     def __init__(self, input_shape: tuple[int, int, int] = (32, 32, 3)) -> None:
-        self.input_shape = tuple(input_shape)
+        self.input_shape = image_shape(self.name, input_shape)
 
     def suggest(self, trial: CategoricalTrial) -> NB201Arch:
         """One categorical over :data:`OPS` per edge, named ``edge_{j}<-{i}``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -128,3 +129,11 @@ def test_every_space_builds_modules_with_a_train_argument(
 def test_public_names_are_exported() -> None:
     for name in search_spaces.__all__:
         assert getattr(search_spaces, name) is not None
+
+
+@pytest.mark.parametrize("name", ["nb201", "darts", "macro"])
+@pytest.mark.parametrize("shape", [(8,), (8, 8), (0, 8, 3), (8, 8, 3, 1)])
+def test_image_spaces_refuse_a_shape_that_is_not_one_image(name: str, shape: tuple) -> None:
+    message = rf"'{name}' takes images \(H, W, C\); got input shape {re.escape(str(shape))}"
+    with pytest.raises(search_spaces.SearchSpaceError, match=message):
+        search_spaces.get(name, input_shape=shape)
