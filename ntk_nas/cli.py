@@ -119,7 +119,7 @@ def make_parser() -> argparse.ArgumentParser:
         "of a killed worker is then failed and retried by a live one",
     )
     search.add_argument("--out", type=Path, default=Path("ntk-nas-out"), help="output folder")
-    search.add_argument("--top", type=int, default=10, help="rows of the printed table")
+    search.add_argument("--top", type=_positive_int, default=10, help="rows of the printed table")
 
     rank = commands.add_parser("rank", help="rank the architectures listed in a file")
     _common(rank)
@@ -175,7 +175,9 @@ def make_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train one architecture, or the top K of a study")
     _common(train, with_scorers=False)
     train.add_argument("arch", nargs="?", help="architecture string (or use --top and --study)")
-    train.add_argument("--top", type=int, default=None, help="train the K best of --study")
+    train.add_argument(
+        "--top", type=_positive_int, default=None, help="train the K best of --study"
+    )
     train.add_argument("--study", default="ntk-nas", help="study to take the --top from")
     train.add_argument(
         "--storage",
@@ -200,6 +202,17 @@ def _scorers(args: argparse.Namespace) -> list[Any]:
 def _supernet(args: argparse.Namespace) -> study.Supernet:
     """``--standalone`` / ``--supernet`` force the path; otherwise the cost model chooses."""
     return False if args.standalone else True if args.supernet else "auto"
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a positive integer, or an error that quotes `text`."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _value_columns(scorer_names: Sequence[str]) -> list[str]:

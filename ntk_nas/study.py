@@ -546,7 +546,7 @@ def search(
       storage: an Optuna storage URL (None: in memory); resumable when given.
       study_name: the study's name in `storage`.
       seed: seeds the sampler, the batch and every architecture's initialisation.
-      timeout: stop after this many seconds.
+      timeout: stop after this many seconds (positive), or None.
       batch_size: samples in the scoring batch.
       class_balanced: draw the same number of samples of every class.
       build_options: passed to ``space.build`` (sizes); ``num_classes`` comes from the data.
@@ -568,6 +568,8 @@ def search(
     """
     if n_trials < 1:
         raise StudyError(f"n_trials must be at least 1, got {n_trials}")
+    if timeout is not None and not timeout > 0:
+        raise StudyError(f"timeout must be a positive number of seconds, got {timeout}")
     batch, num_classes = resolve_batch(data, batch_size, seed, class_balanced=class_balanced)
     space = resolve_space(space, batch)
     scorer_list = resolve_scorers(scorers)

@@ -168,6 +168,16 @@ def test_standalone_and_supernet_exclude_each_other(capsys):
     assert "--supernet: not allowed with argument --standalone" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["search"], ["train", "x"]])
+def test_top_must_be_a_positive_integer(capsys, command):
+    from ntk_nas import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.make_parser().parse_args([*command, "--top", "0"])
+    assert exit_.value.code == 2
+    assert "--top: expected a positive integer, got '0'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -178,6 +188,8 @@ def test_standalone_and_supernet_exclude_each_other(capsys):
         (["search", "--storage", "nosuchdb://x"], "nosuchdb"),
         (["score", "|bad~0|"], "bad"),
         (["rank", "--archs", "/no/such/file"], "/no/such/file"),
+        (["search", "--timeout", "-1"], "timeout must be a positive number of seconds, got -1"),
+        (["search", "--data", "gaussian:8"], "'nb201' takes images (H, W, C); got input shape"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, message):
