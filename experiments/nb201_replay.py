@@ -5,19 +5,19 @@ Reads the ``scores.csv`` of an ``nb201_correlation.py`` run (best over every cel
 15625``; one initialisation and batch for the whole table) and, per method (components joined by
 ``+`` or ``*`` as in ``nb201_search.py``):
 
-- replayed searches: ``--replicates`` times, ``--budget`` distinct cells (one per canonical form,
-  as a study counts them) drawn without replacement, and the method's pick among them: mean and
-  std of its test accuracy, and the share of picks at or above TE-NAS's CIFAR-10 mean;
+- replayed searches: for each of ``--budgets``, ``--replicates`` times that many distinct cells
+  (one per canonical form, as a study counts them) drawn without replacement, and the method's
+  pick among them: mean and std of its test accuracy, and the share of picks at or above
+  TE-NAS's CIFAR-10 mean;
 - the table's pick: the best cell of the whole table by the method's combined rank.
 
 ``random`` (one of the drawn cells; no table's pick) and the best of the drawn cells by CIFAR-10
-accuracy (oracle) come alongside.
-Live searches draw a new initialisation and batch per seed; a replay shares one, so its spread
-is that of the sample only.
+accuracy (oracle) come alongside. Live searches draw a new initialisation and batch per seed; a
+replay shares one, so its spread is that of the sample only.
 
 Outputs in ``--out``: ``replay.json`` and ``table.md`` (also printed).
 
-    python experiments/nb201_replay.py runs/all15625 --budget 1000 --replicates 1000 \\
+    python experiments/nb201_replay.py runs/all15625 --budgets 100 1000 --replicates 1000 \\
         --methods naswot 'expressivity*progressivity*params' random --out runs/replay
 """
 
@@ -128,8 +128,8 @@ def replay(
     replicates: int,
     seed: int,
 ) -> dict[str, Any]:
-    """Per method (and the oracle): the replayed picks' accuracies (mean, std, share at or above
-    TE-NAS on CIFAR-10) and the table's pick."""
+    """Per method (and the oracle): the accuracies of its picks in `replicates` searches of
+    `budget` cells (mean, std, and the share at or above TE-NAS's CIFAR-10 mean)."""
     rng = np.random.default_rng(seed)
     everything = np.arange(len(table.archs))
     drawn: dict[str, list[int]] = {}
@@ -137,41 +137,52 @@ def replay(
         cells = rng.choice(everything, budget, replace=False)
         for method, row in picks(table, cells, methods, directions, rng).items():
             drawn.setdefault(method, []).append(row)
-    whole = picks(table, everything, methods, directions, rng)
     report = {}
     for method, rows in drawn.items():
         accuracy = {t: table.accuracy[t][rows] for t in nb201_search.DATASETS}
         report[method] = {
             **{t: nb201_search.mean_std(a.tolist()) for t, a in accuracy.items()},
             "reaches_tenas_cifar10": float(np.mean(accuracy["cifar10"] >= TENAS_CIFAR10)),
-            "table_pick": None
-            if methods.get(method) == ()
-            else {
-                "arch_str": table.archs[whole[method]],
-                **{t: float(table.accuracy[t][whole[method]]) for t in nb201_search.DATASETS},
-            },
         }
     return report
 
 
-def markdown(report: Mapping[str, Any], budget: int, replicates: int) -> str:
-    """Markdown: per method, the replayed picks and the table's pick."""
+def table_picks(
+    table: Table, methods: Mapping[str, tuple[str, ...]], directions: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Per method but ``random`` (and the oracle): its pick among every cell of the table."""
+    scored = {m: c for m, c in methods.items() if c}
+    whole = picks(table, np.arange(len(table.archs)), scored, directions, np.random.default_rng(0))
+    return {
+        method: {
+            "arch_str": table.archs[row],
+            **{t: float(table.accuracy[t][row]) for t in nb201_search.DATASETS},
+        }
+        for method, row in whole.items()
+    }
+
+
+def markdown(report: Mapping[str, Any], replicates: int) -> str:
+    """Markdown: per budget, the replayed picks; then each method's pick of the whole table."""
     names = list(nb201_search.DATASETS.values())
-    lines = [
-        f"| method ({replicates} replays of {budget} cells) | "
-        + " | ".join(names)
-        + f" | picks >= {TENAS_CIFAR10:.2f} | table's pick: "
-        + " / ".join(names)
-        + " |",
-        "|---" * (3 + len(names)) + "|",
-    ]
-    for method, entry in report.items():
-        stats = " | ".join(
-            f"{entry[t]['mean']:.2f} ± {entry[t]['std']:.2f}" for t in nb201_search.DATASETS
-        )
-        whole = entry["table_pick"]
-        pick = " / ".join(f"{whole[t]:.2f}" for t in nb201_search.DATASETS) if whole else "-"
-        lines.append(f"| {method} | {stats} | {entry['reaches_tenas_cifar10']:.1%} | {pick} |")
+    lines = []
+    for budget, methods in report["budgets"].items():
+        lines += [
+            f"| method ({replicates} replays of {budget} cells) | " + " | ".join(names)
+            + f" | picks >= {TENAS_CIFAR10:.2f} |",
+            "|---" * (2 + len(names)) + "|",
+        ]  # fmt: skip
+        for method, entry in methods.items():
+            stats = " | ".join(
+                f"{entry[t]['mean']:.2f} ± {entry[t]['std']:.2f}" for t in nb201_search.DATASETS
+            )
+            lines.append(f"| {method} | {stats} | {entry['reaches_tenas_cifar10']:.1%} |")
+        lines.append("")
+    lines += ["| method (pick of the whole table) | " + " | ".join(names) + " | arch |"]
+    lines.append("|---" * (2 + len(names)) + "|")
+    for method, pick in report["table_picks"].items():
+        accuracy = " | ".join(f"{pick[t]:.2f}" for t in nb201_search.DATASETS)
+        lines.append(f"| {method} | {accuracy} | `{pick['arch_str']}` |")
     return "\n".join(lines)
 
 
@@ -182,15 +193,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="an nb201_correlation.py --out folder")
     parser.add_argument("--methods", nargs="+", required=True, help="as in nb201_search.py")
-    parser.add_argument("--budget", type=int, default=1000, help="cells per replayed search")
+    parser.add_argument(
+        "--budgets", type=int, nargs="+", default=[1000], help="cells per replayed search"
+    )
     parser.add_argument("--replicates", type=int, default=1000, help="replayed searches")
     parser.add_argument("--seed", type=int, default=0, help="draws the replayed searches")
     parser.add_argument("--data", default="cifar10", help="the scores' input data (its rows)")
     parser.add_argument("--accuracies", type=Path, default=DEFAULT_ACC)
     parser.add_argument("--out", type=Path, default=Path("runs/nb201_replay"))
     args = parser.parse_args(argv)
-    if args.budget < 1 or args.replicates < 1:
-        parser.error(f"--budget and --replicates must be positive, got {args.budget}, "
+    if min(args.budgets) < 1 or args.replicates < 1:
+        parser.error(f"--budgets and --replicates must be positive, got {args.budgets}, "
                      f"{args.replicates}")  # fmt: skip
     return args
 
@@ -200,8 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ntk_nas.study import StudyError, resolve_scorers
 
     table = read_table(args.run, args.data, args.accuracies)
-    if args.budget > len(table.archs):
-        raise SystemExit(f"--budget {args.budget} exceeds the {len(table.archs)} cells scored")
+    if max(args.budgets) > len(table.archs):
+        raise SystemExit(
+            f"--budgets {max(args.budgets)} exceeds the {len(table.archs)} cells scored"
+        )
     try:
         methods = nb201_search.parse_methods(args.methods, list(table.scores))
     except SystemExit as error:  # its --scorers are, here, the scorers of the run
@@ -211,15 +226,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         directions = {s.name: s.direction for s in resolve_scorers(used)} if used else {}
     except (StudyError, ValueError) as error:
         raise SystemExit(f"bad scorer column: {error}") from None
-    report = replay(
-        table, methods, directions, budget=args.budget, replicates=args.replicates, seed=args.seed
-    )
+    report = {
+        "budgets": {
+            budget: replay(
+                table,
+                methods,
+                directions,
+                budget=budget,
+                replicates=args.replicates,
+                seed=args.seed,
+            )
+            for budget in args.budgets
+        },
+        "table_picks": table_picks(table, methods, directions),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
-    text = markdown(report, args.budget, args.replicates)
+    text = markdown(report, args.replicates)
     (args.out / "table.md").write_text(text + "\n")
     settings = {**{k: v for k, v in vars(args).items() if k != "out"}, "cells": len(table.archs)}
     (args.out / "replay.json").write_text(
-        json.dumps({"settings": settings, "methods": report}, indent=2, default=str) + "\n"
+        json.dumps({"settings": settings, **report}, indent=2, default=str) + "\n"
     )
     print(f"{len(table.archs)} canonical cells in {args.run}")
     print(text)

@@ -55,24 +55,27 @@ def test_a_perfect_score_picks_the_oracle_and_a_reversed_one_the_worst(
     assert report["params"]["cifar10"] == report[exp.ORACLE]["cifar10"]
     worst = report["ntk_cond"]["cifar10"]["mean"]
     assert worst < report["random"]["cifar10"]["mean"] < report["params"]["cifar10"]["mean"]
-    best = int(table.accuracy["cifar10"].argmax())
-    assert report["params"]["table_pick"]["arch_str"] == table.archs[best]
-    assert report["random"]["table_pick"] is None
+    whole = exp.table_picks(table, methods, directions)
+    best, last = table.accuracy["cifar10"].argmax(), table.accuracy["cifar10"].argmin()
+    assert whole["params"]["arch_str"] == whole[exp.ORACLE]["arch_str"] == table.archs[best]
+    assert whole["ntk_cond"]["arch_str"] == table.archs[last] and "random" not in whole
 
 
 def test_main_writes_the_report_and_refuses_bad_input(
     run: Path, accuracies: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "replay"
-    argv = [str(run), "--methods", "params*ntk_cond", "random", "--budget", "5",
+    argv = [str(run), "--methods", "params*ntk_cond", "random", "--budgets", "5", "7",
             "--replicates", "4", "--accuracies", str(accuracies), "--out", str(out)]  # fmt: skip
     assert exp.main(argv) == 0
     report = json.loads((out / "replay.json").read_text())
-    assert set(report["methods"]) == {exp.ORACLE, "params*ntk_cond", "random"}
+    assert list(report["budgets"]) == ["5", "7"]
+    assert set(report["budgets"]["7"]) == {exp.ORACLE, "params*ntk_cond", "random"}
+    assert set(report["table_picks"]) == {exp.ORACLE, "params*ntk_cond"}
     assert report["settings"]["cells"] == CELLS
     assert "| params*ntk_cond |" in (out / "table.md").read_text()
-    with pytest.raises(SystemExit, match="--budget 50 exceeds the 41 cells scored"):
-        exp.main([*argv[:4], "--budget", "50", *argv[6:]])
+    with pytest.raises(SystemExit, match="--budgets 50 exceeds the 41 cells scored"):
+        exp.main([*argv[:4], "--budgets", "50", *argv[7:]])
     with pytest.raises(SystemExit, match="'naswot', which is not among --scorers"):
         exp.main([str(run), "--methods", "naswot", *argv[4:]])
     with pytest.raises(SystemExit, match="no scores in"):
