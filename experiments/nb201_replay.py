@@ -182,7 +182,8 @@ def markdown(report: Mapping[str, Any], replicates: int) -> str:
     lines.append("|---" * (2 + len(names)) + "|")
     for method, pick in report["table_picks"].items():
         accuracy = " | ".join(f"{pick[t]:.2f}" for t in nb201_search.DATASETS)
-        lines.append(f"| {method} | {accuracy} | `{pick['arch_str']}` |")
+        arch = pick["arch_str"].replace("|", "\\|")  # a pipe would end the table cell
+        lines.append(f"| {method} | {accuracy} | `{arch}` |")
     return "\n".join(lines)
 
 
