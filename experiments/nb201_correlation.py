@@ -272,7 +272,8 @@ def _existing(path: Path, columns: list[str]) -> set[tuple[str, str]]:
 # ----------------------------------------------------------------------------- analysis
 
 
-def _float(text: str) -> float:
+def parse_float(text: str) -> float:
+    """A stored score, NaN where none could be stored (an empty or unreadable cell)."""
     try:
         return float(text)
     except ValueError:
@@ -303,7 +304,7 @@ def oriented_scores(
     """Each scorer's values, negated when minimised (higher predicts better), plus combinations."""
     oriented = {}
     for name, direction in directions.items():
-        values = np.array([_float(r[name]) for r in rows])
+        values = np.array([parse_float(r[name]) for r in rows])
         oriented[name] = -values if direction == "minimize" else values
     for combo, log in COMBINATIONS:
         if all(name in oriented for name in combo):
@@ -359,7 +360,7 @@ def published_correlations(
         truth = np.array([accuracies[r["arch_str"]][target] for r in subset])
         result[target] = {
             proxy: correlations(
-                np.array([_float(r[proxy]) for r in subset]),
+                np.array([parse_float(r[proxy]) for r in subset]),
                 truth,
                 resamples=args.resamples,
                 seed=args.seed,
@@ -433,7 +434,7 @@ def scatter_plots(
         for ax, (data, target) in zip(axes[0], panels, strict=True):
             unique = {r["arch_str"]: r for r in reversed(rows) if r["data"] == data}
             subset = [r for a, r in unique.items() if a in wanted]
-            x = np.array([_float(r[name]) for r in subset])
+            x = np.array([parse_float(r[name]) for r in subset])
             y = np.array([accuracies[r["arch_str"]][target] for r in subset])
             x, y = stats.finite_pairs(x, y)
             ax.scatter(x, y, s=8, alpha=0.6)

@@ -35,11 +35,11 @@ import numpy as np
 
 try:  # run as a script (python experiments/nb201_replay.py) or imported as a module
     from experiments import nb201_search
-    from experiments.nb201_correlation import DEFAULT_ACC, read_accuracies, read_csv
+    from experiments.nb201_correlation import DEFAULT_ACC, parse_float, read_accuracies, read_csv
 except ImportError:  # pragma: no cover
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from experiments import nb201_search
-    from experiments.nb201_correlation import DEFAULT_ACC, read_accuracies, read_csv
+    from experiments.nb201_correlation import DEFAULT_ACC, parse_float, read_accuracies, read_csv
 
 KEYS = ("data", "arch_index", "arch_str")
 ORACLE = "best of the drawn cells (oracle)"
@@ -86,16 +86,9 @@ def read_table(run: Path, data: str, accuracy_file: Path) -> Table:
     truth = [nb201_search.lookup(accuracies, a, accuracy_file) for a in archs]
     return Table(
         archs,
-        {n: np.array([_number(r[n]) for r in kept]) for n in names},
+        {n: np.array([parse_float(r[n]) for r in kept]) for n in names},
         {t: np.array([e[t] for e in truth]) for t in nb201_search.DATASETS},
     )
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return float("nan")
 
 
 def picks(
