@@ -47,8 +47,9 @@ Removal = tuple[int, int]
 ScoreActive = Callable[[np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]]
 Rule = Literal["sum", "log"]
 RULES: tuple[Rule, ...] = ("sum", "log")
-#: Ops that `prune` leaves out from the start. With ``none`` competing, NAS-Bench-201 picks kept
-#: it on about half the edges and some cut the input off (README, "TE-NAS's pruning search").
+#: Ops that `prune` leaves out from the start, as TE-NAS's prune_tenas.py does. With ``none``
+#: competing, NAS-Bench-201 picks kept it on about half the edges and some cut the input off
+#: (README, "TE-NAS's pruning search").
 EXCLUDED = ("none",)
 #: The name of TE-NAS's linear-region score (`region_scores`).
 REGIONS = "regions"
