@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import collections
 import functools
+import zlib
 from collections.abc import Callable, Collection
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import flax.linen as nn
 import jax
@@ -19,6 +20,9 @@ from scorers.base import ScorerError, Variables
 T = TypeVar("T")
 Path = tuple[str, ...]
 FlatParams = dict[Path, jax.Array]
+#: How a scorer initialises parameters it is not given: the model's own initialisers, or those
+#: redrawn by `kaiming_normal_fan_out` (TE-NAS's).
+Init = Literal["model", "kaiming_fan_out"]
 
 _CACHE_SIZE = 32
 _SELECTED, _FIXED = "params", "scorers_fixed_params"
@@ -99,10 +103,15 @@ def _batch_statistics(module: nn.Module) -> Callable[[Variables, jax.Array], Fla
 
 
 def init_variables(
-    module: nn.Module, variables: Variables | None, x: jax.Array, key: jax.Array
+    module: nn.Module,
+    variables: Variables | None,
+    x: jax.Array,
+    key: jax.Array,
+    init: Init = "model",
 ) -> Variables:
     """`variables` if they hold parameters; else ``module.init(key, x[:1])`` with the collections
-    of `variables` (if any) in place of the initial ones.
+    of `variables` (if any) in place of the initial ones, and with ``init="kaiming_fan_out"``
+    its kernels redrawn by `kaiming_normal_fan_out` from `key`.
 
     Initialisation runs eagerly, not under `jax.jit`: compiling a network's random initialisers
     takes tens of seconds per architecture on CPU, while eager primitives are compiled once per
@@ -116,7 +125,32 @@ def init_variables(
         initial = _cached_init(module, key, x[:1])
     except TypeError:  # an unhashable module
         initial = module.init(key, x[:1])
+    if init == "kaiming_fan_out":
+        initial = kaiming_normal_fan_out(initial, key)
     return {**initial, **(variables or {})}
+
+
+def kaiming_normal_fan_out(variables: Variables, key: jax.Array) -> Variables:
+    """`variables` with every ``kernel`` parameter redrawn from ``N(0, 2 / fan_out)``, PyTorch's
+    ``kaiming_normal_(mode="fan_out", nonlinearity="relu")`` (TE-NAS's initialisation for the
+    NTK); ``fan_out`` is the kernel's receptive field times its output features
+    (``prod(shape[:-2]) * shape[-1]``, Flax's ``(..., in, out)`` layout). Other parameters are
+    kept (Flax's defaults already match PyTorch's there: zero biases, unit BatchNorm scales).
+
+    Each kernel's draw comes from `key` folded with a checksum of its path, so a parameter gets
+    the same draw in a masked supernet as in the network built alone (same paths).
+    """
+    flat = traverse_util.flatten_dict(variables["params"])
+    redrawn = {path: _kaiming_fan_out(path, leaf, key) for path, leaf in flat.items()}
+    return {**variables, "params": traverse_util.unflatten_dict(redrawn)}
+
+
+def _kaiming_fan_out(path: Path, leaf: jax.Array, key: jax.Array) -> jax.Array:
+    if path[-1] != "kernel" or leaf.ndim < 2:
+        return leaf
+    fan_out = int(np.prod(leaf.shape[:-2])) * leaf.shape[-1]
+    path_key = jax.random.fold_in(key, zlib.crc32("/".join(path).encode()) & 0x7FFFFFFF)
+    return jax.random.normal(path_key, leaf.shape, leaf.dtype) * np.sqrt(2.0 / fan_out)
 
 
 _INITS: collections.OrderedDict[tuple[Any, ...], Variables] = collections.OrderedDict()

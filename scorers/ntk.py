@@ -24,6 +24,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import ntk_nas
 from scorers._model import (
+    Init,
     forward,
     init_variables,
     merge_params,
@@ -195,6 +196,7 @@ def ntk_kernels(
     repeats: int = 1,
     implementation: str = "auto",
     devices: Sequence[jax.Device] | None = None,
+    init: Init = "model",
 ) -> np.ndarray:
     """Empirical NTKs of `module` on one batch, one per initialisation.
 
@@ -214,6 +216,7 @@ def ntk_kernels(
       implementation: the engine's implementation (``"auto"``, ``"jacobian_contraction"``,
         ``"ntk_vector_products"``).
       devices: spread the initialisations over these devices, one kernel per device at a time.
+      init: the initialisers of the parameters it initialises (`scorers._model.Init`).
 
     Returns:
       ``(R, N, N)`` kernels in the engine's dtype (float32 unless x64 is enabled), R = 1 when
@@ -233,6 +236,7 @@ def ntk_kernels(
         repeats=repeats,
         implementation=implementation,
         devices=devices,
+        init=init,
     )[0]
 
 
@@ -248,6 +252,7 @@ def ntk_kernels_many(
     repeats: int = 1,
     implementation: str = "auto",
     devices: Sequence[jax.Device] | None = None,
+    init: Init = "model",
 ) -> np.ndarray:
     """`ntk_kernels` for each entry of `variables` (e.g. many op masks of one masked supernet),
     batched where that pays, or spread over `devices`, one kernel per device at a time (see
@@ -263,7 +268,7 @@ def ntk_kernels_many(
     try:
         count = repeats if needs_init(variables[0]) else 1
         keys = jax.random.split(key, count)
-        inits = [init_variables(module, v, x, k) for v in variables for k in keys]
+        inits = [init_variables(module, v, x, k, init) for v in variables for k in keys]
         if bn == "decoupled":
             inits = [with_batch_statistics(module, v, x) for v in inits]
         found = compiled.run(inits, x, devices)
@@ -343,6 +348,8 @@ class _NTKScorer(BatchNormScorer):
         ``train`` at a twentieth of its cost per cell, and better than ``eval``.
       leaves: leaf names of the differentiated parameters (None: all parameters).
       implementation: the engine's implementation.
+      init: ``"model"`` (the model's initialisers) or ``"kaiming_fan_out"`` (kernels redrawn
+        from PyTorch's Kaiming-normal fan-out, as TE-NAS does) for the parameters it initialises.
     """
 
     mask_invariant: ClassVar[bool] = True
@@ -353,10 +360,12 @@ class _NTKScorer(BatchNormScorer):
     aggregate: Aggregate = "median"
     leaves: frozenset[str] | None = None
     implementation: str = "auto"
+    init: Init = "model"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_choice("output", self.output, get_args(Output))
+        check_choice("init", self.init, get_args(Init))
         check_choice("aggregate", self.aggregate, get_args(Aggregate))
         check_choice("implementation", self.implementation, _IMPLEMENTATIONS)
         if self.repeats < 1:
@@ -384,7 +393,14 @@ class _NTKScorer(BatchNormScorer):
         devices: Sequence[jax.Device] | None,
     ) -> list[tuple[float, dict[str, float]]]:
         kernels = ntk_kernels_many(
-            module, variables, x, key, repeats=self.repeats, devices=devices, **self._kernel_options
+            module,
+            variables,
+            x,
+            key,
+            repeats=self.repeats,
+            devices=devices,
+            init=self.init,
+            **self._kernel_options,
         )
         return [self._aggregate(k) for k in kernels]
 
@@ -529,6 +545,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "repeats": 3,
         "aggregate": "mean",
         "degenerate": 1e5,
+        "init": "kaiming_fan_out",
     },
 }
 """Option sets of `ntk_cond`; options passed explicitly override them."""
@@ -546,8 +563,8 @@ def ntk_cond(preset: Preset = "default", **options: Any) -> NTKCond:
         gradients of the sum of logits of the network in training mode, over the parameters
         PyTorch names ``weight`` (Flax ``kernel`` and normalisation ``scale``; biases excluded),
         on one mini-batch of 72 (their NAS-Bench-201 setting), the mean over 3 initialisations,
-        and 1e5 where TE-NAS's condition number is NaN (an all-zero or non-finite kernel).
-        TE-NAS also re-initialises with Kaiming-normal fan-out weights; that is up to the model.
+        1e5 where TE-NAS's condition number is NaN (an all-zero or non-finite kernel), and
+        TE-NAS's re-initialisation of the kernels, Kaiming-normal fan-out.
 
     Raises:
       ScorerError: for an unknown preset, option or option value.

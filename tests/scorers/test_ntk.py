@@ -12,7 +12,15 @@ import pytest
 import ntk_nas
 from scorers import NTKEigSpectrum, NTKTrace, ScorerError, get, ntk_cond
 from scorers.ntk import TENAS_LEAVES, condition_number, ntk_cost, ntk_kernels, ntk_kernels_many
-from tests.scorers.models import MLP, Scaled, batch, condition, init, reference_ntk
+from tests.scorers.models import (
+    MLP,
+    Scaled,
+    batch,
+    condition,
+    init,
+    nb201_pair,
+    reference_ntk,
+)
 
 KEY = jax.random.key(0)
 X, Y = batch()
@@ -91,6 +99,24 @@ def test_tenas_preset_differentiates_only_kernels_and_scales() -> None:
     np.testing.assert_allclose(score.extras["trace"], np.trace(only), rtol=1e-4)
     np.testing.assert_allclose(score.value, condition(only), rtol=1e-3)
     assert not np.isclose(np.trace(only), np.trace(every), rtol=1e-3)
+
+
+def test_tenas_preset_reinitialises_like_tenas_and_scores_a_supernet_as_the_network() -> None:
+    assert ntk_cond("tenas").init == "kaiming_fan_out" and ntk_cond().init == "model"
+    pair = nb201_pair(
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+    )
+    scorer = ntk_cond("tenas", batch_size=6, repeats=2)
+    supernet = scorer(pair.supernet, pair.mask, pair.data, key=KEY)
+    network = scorer(pair.built, None, pair.data, key=KEY)
+    model_init = ntk_cond("tenas", batch_size=6, repeats=2, init="model")
+    assert supernet.value == pytest.approx(network.value, rel=1e-3)
+    assert supernet.extras["trace"] == pytest.approx(network.extras["trace"], rel=1e-5)
+    assert not math.isclose(
+        model_init(pair.built, None, pair.data, key=KEY).extras["trace"],
+        network.extras["trace"],
+        rel_tol=1e-2,
+    )
 
 
 def test_condition_number_is_invariant_to_scaling_the_output() -> None:
@@ -204,6 +230,7 @@ def test_condition_number_guards_round_off() -> None:
         ({"bn": "frozen"}, "unknown bn"),
         ({"preset": "nasi"}, "unknown preset 'nasi'; valid: default, tenas"),
         ({"implementation": "magic"}, "unknown implementation"),
+        ({"init": "xavier"}, "unknown init 'xavier'; valid: model, kaiming_fan_out"),
         ({"batch_size": 0}, "batch_size must be a positive integer"),
         ({"colour": "red"}, "ntk_cond takes no option colour"),
     ],
