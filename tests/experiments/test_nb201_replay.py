@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import search_spaces
@@ -55,10 +56,16 @@ def test_a_perfect_score_picks_the_oracle_and_a_reversed_one_the_worst(
     assert report["params"]["cifar10"] == report[exp.ORACLE]["cifar10"]
     worst = report["ntk_cond"]["cifar10"]["mean"]
     assert worst < report["random"]["cifar10"]["mean"] < report["params"]["cifar10"]["mean"]
-    whole = exp.table_picks(table, methods, directions)
+    whole = exp.table_picks(table, methods, directions, top=5)
     best, last = table.accuracy["cifar10"].argmax(), table.accuracy["cifar10"].argmin()
     assert whole["params"]["arch_str"] == whole[exp.ORACLE]["arch_str"] == table.archs[best]
     assert whole["ntk_cond"]["arch_str"] == table.archs[last] and "random" not in whole
+    ascending = np.sort(table.accuracy["cifar10"])
+    assert whole["params"]["top"]["cifar10"]["mean"] == pytest.approx(ascending[-5:].mean())
+    assert whole[exp.ORACLE]["top"] == whole["params"]["top"]
+    assert whole["ntk_cond"]["top"]["cifar10"]["mean"] == pytest.approx(ascending[:5].mean())
+    reaching = sum(a >= exp.TENAS_CIFAR10 for a in table.accuracy["cifar10"]) / CELLS
+    assert exp.share_reaching_tenas(table) == pytest.approx(reaching)
 
 
 def test_main_writes_the_report_and_refuses_bad_input(
@@ -73,9 +80,15 @@ def test_main_writes_the_report_and_refuses_bad_input(
     assert set(report["budgets"]["7"]) == {exp.ORACLE, "params*ntk_cond", "random"}
     assert set(report["table_picks"]) == {exp.ORACLE, "params*ntk_cond"}
     assert report["settings"]["cells"] == CELLS
-    assert "| params*ntk_cond |" in (out / "table.md").read_text()
+    table = (out / "table.md").read_text()
+    assert "| params*ntk_cond |" in table and "| its 10 best cells, CIFAR-10 |" in table
+    assert 0 <= report["share_reaching_tenas"] <= 1
     with pytest.raises(SystemExit, match="--budgets 50 exceeds the 41 cells scored"):
         exp.main([*argv[:4], "--budgets", "50", *argv[7:]])
+    with pytest.raises(SystemExit, match="--top 42 exceeds the 41 cells scored"):
+        exp.main([*argv, "--top", "42"])
+    with pytest.raises(SystemExit):
+        exp.main([*argv, "--top", "0"])
     with pytest.raises(SystemExit, match="'naswot', which is not among --scorers"):
         exp.main([str(run), "--methods", "naswot", *argv[4:]])
     with pytest.raises(SystemExit, match="no scores in"):
