@@ -128,6 +128,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         out=Path("runs/nb201_prune"),
         scorers_help="mask-invariant registry scorers (NAME or NAME:key=value,...) and 'params'",
     )
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds F..F+S-1 instead of 0..S-1"
+    )
     parser.add_argument("--keep-none", action="store_true", help="let 'none' ops compete too")
     parser.add_argument(
         "--repeats", type=int, default=1, help="average each score over R initialisations"
@@ -140,10 +143,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"add '{REGIONS}': TE-NAS's linear-region count on M 3x3 crops (TE-NAS: 3000)",
     )
     args = parser.parse_args(argv)
-    if args.seeds < 1 or args.repeats < 1 or args.regions < 0:
+    if args.seeds < 1 or args.repeats < 1 or args.regions < 0 or args.first_seed < 0:
         parser.error(
-            "--seeds and --repeats must be positive and --regions not negative, got "
-            f"{args.seeds}, {args.repeats}, {args.regions}"
+            "--seeds and --repeats must be positive and --regions and --first-seed not "
+            f"negative, got {args.seeds}, {args.repeats}, {args.regions}, {args.first_seed}"
         )
     args.build_options = parse_build(args.build)
     return args
@@ -186,17 +189,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = args.out / "prune.csv"
     rows = nb201_search.read_rows(path, COLUMNS)
     start = time.perf_counter()
-    for seed in range(args.seeds):
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    for seed in seeds:
         done = {r["method"] for r in rows if r["seed"] == seed}
         todo = {m: c for m, c in methods.items() if m not in done}
         if todo:
             new = seed_rows(args, seed, todo, accuracies)
             rows += new
             nb201_search.write_rows(path, rows, COLUMNS)
-    wanted = [r for r in rows if r["seed"] < args.seeds and r["method"] in methods]
+    wanted = [r for r in rows if r["seed"] in seeds and r["method"] in methods]
     summary = nb201_search.summarise(wanted, methods, [], accuracies)
     report = {
-        "settings": {**settings(args), "seeds": args.seeds, "methods": methods},
+        "settings": {**settings(args), "seeds": list(seeds), "methods": methods},
         **summary,
         "published": nb201_search.PUBLISHED,
         "rows": wanted,

@@ -54,6 +54,13 @@ def test_prune_end_to_end_reports_and_resumes(
     assert (out / "prune.csv").read_text() == before
     with pytest.raises(SystemExit, match="other settings"):
         exp.main([*argv[:-2], "--out", str(out), "--batch-size", "8"])
+    # Another seed in the same folder adds its rows; the report covers the seeds asked for.
+    assert exp.main([*argv, "--first-seed", "1", "--methods", "params"]) == 0
+    report = json.loads((out / "prune.json").read_text())
+    assert report["settings"]["seeds"] == [1]
+    assert [(r["method"], r["seed"]) for r in report["rows"]] == [("params", 1)]
+    with pytest.raises(SystemExit):
+        exp.main([*argv, "--first-seed", "-1"])
 
 
 def test_tenas_linear_regions_drive_the_search(accuracies: Path, tmp_path: Path) -> None:
