@@ -122,12 +122,16 @@ def init_variables(
     if not needs_init(variables):
         return cast(Variables, variables)
     try:
-        initial = _cached_init(module, key, x[:1])
+        initial = _cached_init(module, key, x[:1], init)
     except TypeError:  # an unhashable module
-        initial = module.init(key, x[:1])
-    if init == "kaiming_fan_out":
-        initial = kaiming_normal_fan_out(initial, key)
+        initial = _initial(module, key, x[:1], init)
     return {**initial, **(variables or {})}
+
+
+def _initial(module: nn.Module, key: jax.Array, x: jax.Array, init: Init) -> Variables:
+    """``module.init(key, x)``, its kernels redrawn where `init` asks for it."""
+    initial = module.init(key, x)
+    return kaiming_normal_fan_out(initial, key) if init == "kaiming_fan_out" else initial
 
 
 def kaiming_normal_fan_out(variables: Variables, key: jax.Array) -> Variables:
@@ -156,12 +160,13 @@ def _kaiming_fan_out(path: Path, leaf: jax.Array, key: jax.Array) -> jax.Array:
 _INITS: collections.OrderedDict[tuple[Any, ...], Variables] = collections.OrderedDict()
 
 
-def _cached_init(module: nn.Module, key: jax.Array, x: jax.Array) -> Variables:
-    """``module.init(key, x)``, from a small LRU cache keyed by the module and the key's and
-    inputs' values; raises TypeError for an unhashable module."""
+def _cached_init(module: nn.Module, key: jax.Array, x: jax.Array, init: Init) -> Variables:
+    """`_initial`, from a small LRU cache keyed by the module, `init` and the key's and inputs'
+    values; raises TypeError for an unhashable module."""
     first = np.asarray(x)
     cache_key = (
         module,
+        init,
         np.asarray(jax.random.key_data(key)).tobytes(),
         first.shape,
         first.dtype.str,
@@ -170,7 +175,7 @@ def _cached_init(module: nn.Module, key: jax.Array, x: jax.Array) -> Variables:
     if cache_key in _INITS:
         _INITS.move_to_end(cache_key)
         return _INITS[cache_key]
-    initial = _INITS[cache_key] = module.init(key, x)
+    initial = _INITS[cache_key] = _initial(module, key, x, init)
     if len(_INITS) > _CACHE_SIZE:
         _INITS.popitem(last=False)
     return initial
