@@ -114,6 +114,12 @@ COMBINATIONS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("expressivity", "progressivity", "trainability", "flops"), True),
     (("expressivity", "progressivity", "trainability", "params"), True),
     (("naswot", "expressivity", "progressivity", "trainability", "params"), True),
+    # MeCo with params and with the AZ-NAS combinations; chosen after scoring meco alone on the
+    # 725 cells, before scoring these.
+    (("meco", "params"), True),
+    (("meco", "expressivity", "progressivity", "params"), True),
+    (("meco", "expressivity", "progressivity", "trainability", "params"), True),
+    (("naswot", "meco", "expressivity", "progressivity", "trainability", "params"), True),
 )
 KEY_COLUMNS = ("data", "arch_index", "arch_str")
 

@@ -38,11 +38,23 @@ import numpy as np
 
 try:  # run as a script (python experiments/nb201_replay.py) or imported as a module
     from experiments import nb201_search
-    from experiments.nb201_correlation import DEFAULT_ACC, parse_float, read_accuracies, read_csv
+    from experiments.nb201_correlation import (
+        DEFAULT_ACC,
+        join_scores,
+        parse_float,
+        read_accuracies,
+        read_csv,
+    )
 except ImportError:  # pragma: no cover
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from experiments import nb201_search
-    from experiments.nb201_correlation import DEFAULT_ACC, parse_float, read_accuracies, read_csv
+    from experiments.nb201_correlation import (
+        DEFAULT_ACC,
+        join_scores,
+        parse_float,
+        read_accuracies,
+        read_csv,
+    )
 
 KEYS = ("data", "arch_index", "arch_str")
 ORACLE = "best of the drawn cells (oracle)"
@@ -64,17 +76,20 @@ class Table:
     accuracy: dict[str, np.ndarray]
 
 
-def read_table(run: Path, data: str, accuracy_file: Path) -> Table:
-    """The rows of ``run/scores.csv`` scored on `data`, one per canonical cell, with their test
+def read_table(run: Path, data: str, accuracy_file: Path, join: Sequence[Path] = ()) -> Table:
+    """The rows of ``run/scores.csv`` scored on `data`, one per canonical cell, with the scores
+    of the runs in `join` added by cell ("nan" where one did not score it), and their test
     accuracies from `accuracy_file`."""
     from search_spaces.nb201 import NB201Space
 
     path = run / "scores.csv"
     if not path.exists():
         raise SystemExit(f"no scores in {run}: run nb201_correlation.py --out {run} first")
-    rows = sorted(
-        (r for r in read_csv(path) if r["data"] == data), key=lambda r: int(r["arch_index"])
-    )
+    every = read_csv(path)
+    for other in join:
+        names = [c for c in (every[0] if every else {}) if c not in KEYS]
+        every, _ = join_scores(every, dict.fromkeys(names, ""), other)
+    rows = sorted((r for r in every if r["data"] == data), key=lambda r: int(r["arch_index"]))
     if not rows:
         raise SystemExit(f"{path} has no rows scored on {data!r}")
     space, seen, kept = NB201Space(), set(), []
@@ -240,6 +255,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", default="cifar10", help="the scores' input data (its rows)")
     parser.add_argument("--accuracies", type=Path, default=DEFAULT_ACC)
     parser.add_argument("--out", type=Path, default=Path("runs/nb201_replay"))
+    parser.add_argument(
+        "--join",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="also use the scores of these nb201_correlation.py runs (same cells)",
+    )
     args = parser.parse_args(argv)
     if min(args.budgets) < 1 or args.replicates < 1 or args.top < 1:
         parser.error(f"--budgets, --replicates and --top must be positive, got {args.budgets}, "
@@ -251,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from ntk_nas.study import StudyError, resolve_scorers
 
-    table = read_table(args.run, args.data, args.accuracies)
+    table = read_table(args.run, args.data, args.accuracies, args.join)
     for flag, cells in (("--budgets", max(args.budgets)), ("--top", args.top)):
         if cells > len(table.archs):
             raise SystemExit(f"{flag} {cells} exceeds the {len(table.archs)} cells scored")

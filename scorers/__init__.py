@@ -19,6 +19,7 @@ from .combined import rank_sum as rank_sum
 from .isotropy import Expressivity as Expressivity
 from .isotropy import Progressivity as Progressivity
 from .linear_regions import LinearRegions as LinearRegions
+from .meco import MeCo as MeCo
 from .naswot import NASWOT as NASWOT
 from .ntk import NTKCond as NTKCond
 from .ntk import NTKEigSpectrum as NTKEigSpectrum
@@ -46,6 +47,7 @@ __all__ = [
     "GradNorm",
     "JacobCov",
     "LinearRegions",
+    "MeCo",
     "NTKCond",
     "NTKDynamics",
     "NTKEigSpectrum",

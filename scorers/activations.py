@@ -131,9 +131,10 @@ def op_weights(
     return weights
 
 
-def _is_active(scope: Scope, weights: dict[Scope, jax.Array]) -> jax.Array:
-    """1.0 unless the ReLU called at `scope` (root name first) is inside an op of weight zero."""
-    inside = [w for op, w in weights.items() if scope[1 : 1 + len(op)] == op]
+def is_active(path: Scope, weights: dict[Scope, jax.Array]) -> jax.Array:
+    """1.0 unless the module path `path` (no root name) is inside an op of weight zero in
+    `weights` (from `op_weights`); a float32 scalar."""
+    inside = [w for op, w in weights.items() if path[: len(op)] == op]
     return jnp.prod(jnp.stack([(w != 0).astype(jnp.float32) for w in inside] + [jnp.ones(())]))
 
 
@@ -156,7 +157,7 @@ def relu_codes(
     weights = op_weights(module, variables, x, train=train)
     inputs = relu_inputs(lambda v, x: forward(module, v, x, train=train), variables, x)
     return [
-        ((a > 0).reshape(n, -1).astype(jnp.float32), _is_active(scope, weights))
+        ((a > 0).reshape(n, -1).astype(jnp.float32), is_active(scope[1:], weights))
         for scope, a in inputs
         if a.ndim >= 1 and a.shape[0] == n
     ]

@@ -10,6 +10,7 @@ from scorers.base import Scorer, ScorerError
 from scorers.baselines import Flops, Params
 from scorers.isotropy import Expressivity, Progressivity
 from scorers.linear_regions import LinearRegions
+from scorers.meco import MeCo
 from scorers.naswot import NASWOT
 from scorers.ntk import NTKEigSpectrum, NTKTrace, ntk_cond
 from scorers.ntk_dynamics import NTKDynamics
@@ -24,6 +25,7 @@ _FACTORIES: dict[str, Factory] = {
     "ntk_eig_spectrum": NTKEigSpectrum,
     "ntk_dynamics": NTKDynamics,
     "naswot": NASWOT,
+    "meco": MeCo,
     "linear_regions": LinearRegions,
     "synflow": Synflow,
     "grad_norm": GradNorm,

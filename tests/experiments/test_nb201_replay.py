@@ -93,3 +93,28 @@ def test_main_writes_the_report_and_refuses_bad_input(
         exp.main([str(run), "--methods", "naswot", *argv[4:]])
     with pytest.raises(SystemExit, match="no scores in"):
         exp.main([str(tmp_path), "--methods", "random", "--accuracies", str(accuracies)])
+
+
+def test_join_adds_the_scores_of_another_run(run: Path, accuracies: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    rows = list(csv.DictReader((run / "scores.csv").read_text().splitlines()))
+    with (other / "scores.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["data", "arch_index", "arch_str", "meco", "meco.seconds"])
+        for row in rows[1:]:  # the first cell is not scored there
+            writer.writerow([row["data"], row["arch_index"], row["arch_str"], row["params"], 0.1])
+    settings = {"settings": {"scorers": ["meco"]}}
+    (other / "correlation.json").write_text(json.dumps(settings))
+    table = exp.read_table(run, "cifar10", accuracies, join=[other])
+    assert set(table.scores) == {"params", "ntk_cond", "meco"}
+    first = table.archs.index(rows[0]["arch_str"])
+    assert np.isnan(table.scores["meco"][first])
+    np.testing.assert_array_equal(
+        np.delete(table.scores["meco"], first), np.delete(table.scores["params"], first)
+    )
+    out = tmp_path / "replay"
+    argv = [str(run), "--join", str(other), "--methods", "meco*params", "--budgets", "5",
+            "--replicates", "3", "--accuracies", str(accuracies), "--out", str(out)]  # fmt: skip
+    assert exp.main(argv) == 0
+    assert "meco*params" in json.loads((out / "replay.json").read_text())["table_picks"]

@@ -12,6 +12,7 @@ BUILT_IN = [
     "grad_norm",
     "jacob_cov",
     "linear_regions",
+    "meco",
     "naswot",
     "ntk_cond",
     "ntk_dynamics",
