@@ -36,6 +36,7 @@ from .zero_cost import GradNorm as GradNorm
 from .zero_cost import JacobCov as JacobCov
 from .zero_cost import Snip as Snip
 from .zero_cost import Synflow as Synflow
+from .zico import ZiCo as ZiCo
 
 __all__ = [
     "NASWOT",
@@ -60,6 +61,7 @@ __all__ = [
     "Snip",
     "Synflow",
     "Trainability",
+    "ZiCo",
     "average_ranks",
     "get",
     "names",

@@ -16,6 +16,7 @@ from scorers.ntk import NTKEigSpectrum, NTKTrace, ntk_cond
 from scorers.ntk_dynamics import NTKDynamics
 from scorers.trainability import Trainability
 from scorers.zero_cost import GradNorm, JacobCov, Snip, Synflow
+from scorers.zico import ZiCo
 
 Factory = Callable[..., Scorer]
 
@@ -31,6 +32,7 @@ _FACTORIES: dict[str, Factory] = {
     "grad_norm": GradNorm,
     "snip": Snip,
     "jacob_cov": JacobCov,
+    "zico": ZiCo,
     "expressivity": Expressivity,
     "progressivity": Progressivity,
     "trainability": Trainability,

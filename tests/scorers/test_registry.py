@@ -23,6 +23,7 @@ BUILT_IN = [
     "snip",
     "synflow",
     "trainability",
+    "zico",
 ]
 
 
