@@ -31,12 +31,17 @@ def read_report(folder: Path) -> dict[str, Any]:
 
 def spread(reports: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
     """``{target: {scorer: {statistic: {"mean", "std", "runs"}, "n": [...]}}}`` over the targets
-    and scorers every report has."""
+    and scorers every report has with at least one cell scored (a run on CIFAR-10 inputs only
+    has no CIFAR-100 rows); a target with no such scorer is left out."""
     targets = set.intersection(*(set(r["targets"]) for r in reports))
     found: dict[str, dict[str, dict[str, Any]]] = {}
     for target in sorted(targets):
         per_run = [r["targets"][target]["scorers"] for r in reports]
-        names = [n for n in per_run[0] if all(n in scorers for scorers in per_run)]
+        names = [
+            n for n in per_run[0] if all(scorers.get(n, {}).get("n", 0) > 0 for scorers in per_run)
+        ]
+        if not names:
+            continue
         found[target] = {}
         for name in names:
             figures: dict[str, Any] = {"n": [run[name]["n"] for run in per_run]}

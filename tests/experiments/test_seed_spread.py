@@ -12,10 +12,17 @@ from experiments import seed_spread
 
 def _report(folder: Path, tau: float, rho: float, *, extra: bool) -> Path:
     scorers = {"a": {"n": 10, "kendall_tau": tau, "spearman_rho": rho}}
+    unscored = {"a": {"n": 10 if extra else 0, "kendall_tau": tau, "spearman_rho": rho}}
     if extra:
         scorers["only_here"] = {"n": 10, "kendall_tau": 0.0, "spearman_rho": 0.0}
     folder.mkdir()
-    report = {"targets": {"cifar10": {"scorers": scorers}, "other": {"scorers": {}}}}
+    report = {
+        "targets": {
+            "cifar10": {"scorers": scorers},
+            "other": {"scorers": {}},
+            "cifar100": {"scorers": unscored},  # no rows in the runs without `extra`
+        }
+    }
     (folder / "correlation.json").write_text(json.dumps(report))
     return folder
 
@@ -30,6 +37,7 @@ def test_mean_and_sample_std_over_runs(tmp_path: Path, capsys) -> None:
     assert seed_spread.main([*map(str, runs), "--out", str(out)]) == 0
     found = json.loads(out.read_text())["targets"]
     assert set(found["cifar10"]) == {"a"}  # only what every run has
+    assert set(found) == {"cifar10"}  # only targets with cells scored in every run
     tau = found["cifar10"]["a"]["kendall_tau"]
     assert tau["mean"] == pytest.approx(0.5) and tau["std"] == pytest.approx(0.1)
     assert tau["runs"] == [0.4, 0.5, 0.6]
