@@ -120,6 +120,11 @@ COMBINATIONS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("meco", "expressivity", "progressivity", "params"), True),
     (("meco", "expressivity", "progressivity", "trainability", "params"), True),
     (("naswot", "meco", "expressivity", "progressivity", "trainability", "params"), True),
+    # The same with the NTK condition number; fixed before it was scored.
+    (
+        ("ntk_cond", "naswot", "meco", "expressivity", "progressivity", "trainability", "params"),
+        True,
+    ),
 )
 KEY_COLUMNS = ("data", "arch_index", "arch_str")
 
