@@ -59,6 +59,53 @@ def forward(module: nn.Module, variables: Variables, x: jax.Array, *, train: boo
     return cast(jax.Array, y)
 
 
+#: ``keep(module, method_name, output)``: whether `recorded_forward` records a method call.
+Keep = Callable[[nn.Module, str, Any], bool]
+#: ``replace(i, output)``: what the ``i``-th recorded call returns, and records, instead of
+#: ``output`` (e.g. the output plus a zero perturbation to differentiate with respect to).
+Replace = Callable[[int, Any], Any]
+
+
+def recorded_forward(
+    module: nn.Module,
+    variables: Variables,
+    x: jax.Array,
+    *,
+    train: bool,
+    keep: Keep,
+    replace: Replace | None = None,
+) -> tuple[list[tuple[Path, Any]], jax.Array]:
+    """`forward`, recording the outputs of the method calls of submodules that `keep` selects.
+
+    Returns:
+      ``(calls, y)``: ``(module path, output)`` for every kept call, in call order (outputs
+      as `replace` returns them), and the network's output ``y``.
+    """
+    calls: list[tuple[Path, Any]] = []
+
+    def record(call: Callable[..., Any], args: Any, kwargs: Any, context: Any) -> Any:
+        out = call(*args, **kwargs)
+        if not keep(context.module, context.method_name, out):
+            return out
+        if replace is not None:
+            out = replace(len(calls), out)
+        calls.append((tuple(context.module.path), out))
+        return out
+
+    with nn.intercept_methods(record):
+        y = forward(module, variables, x, train=train)
+    return calls, y
+
+
+def is_floating_array(value: Any, min_ndim: int) -> bool:
+    """Whether `value` is a floating `jax.Array` of rank `min_ndim` or more."""
+    return (
+        isinstance(value, jax.Array)
+        and value.ndim >= min_ndim
+        and bool(jnp.issubdtype(value.dtype, jnp.floating))
+    )
+
+
 def needs_init(variables: Variables | None) -> bool:
     """Whether `variables` leaves the parameters to be initialised: None, or only collections
     other than ``"params"`` (e.g. the op mask of a masked supernet)."""

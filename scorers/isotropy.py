@@ -38,7 +38,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scorers._model import forward, init_variables, per_module_cache
+from scorers._model import (
+    Replace,
+    init_variables,
+    is_floating_array,
+    per_module_cache,
+    recorded_forward,
+)
 from scorers.base import BatchNormScorer, Direction, ScorerError, Variables
 from scorers.ntk import eigenvalues
 
@@ -46,21 +52,9 @@ from scorers.ntk import eigenvalues
 EPS = float(np.finfo(np.float32).eps)
 
 
-def _is_block(module: nn.Module, method_name: str) -> bool:
+def _is_block(module: nn.Module, method_name: str, output: Any) -> bool:
     """Whether a method call is a block call: ``__call__`` of a direct child of the top module."""
     return method_name == "__call__" and len(module.path) == 1
-
-
-def _is_features(value: Any) -> bool:
-    return (
-        isinstance(value, jax.Array)
-        and value.ndim >= 2
-        and bool(jnp.issubdtype(value.dtype, jnp.floating))
-    )
-
-
-#: ``perturb(i, output)``: what the ``i``-th call of a direct child returns instead of ``output``.
-Perturb = Callable[[int, Any], Any]
 
 
 def child_calls(
@@ -69,7 +63,7 @@ def child_calls(
     x: jax.Array,
     *,
     train: bool,
-    perturb: Perturb | None = None,
+    perturb: Replace | None = None,
 ) -> tuple[list[tuple[str, Any]], Any]:
     """Runs `module` on ``x: (N, ...)``, recording the ``__call__`` outputs of its direct children.
 
@@ -87,20 +81,8 @@ def child_calls(
       ``(calls, y)``: ``(child name, output)`` for every call, in call order, and the network's
       output ``y``.
     """
-    calls: list[tuple[str, Any]] = []
-
-    def record(call: Callable[..., Any], args: Any, kwargs: Any, context: Any) -> Any:
-        out = call(*args, **kwargs)
-        if not _is_block(context.module, context.method_name):
-            return out
-        if perturb is not None:
-            out = perturb(len(calls), out)
-        calls.append((context.module.path[0], out))
-        return out
-
-    with nn.intercept_methods(record):
-        y = forward(module, variables, x, train=train)
-    return calls, y
+    calls, y = recorded_forward(module, variables, x, train=train, keep=_is_block, replace=perturb)
+    return [(path[0], out) for path, out in calls], y
 
 
 def block_order(calls: list[tuple[str, Any]], y: Any) -> list[int]:
@@ -114,7 +96,7 @@ def block_order(calls: list[tuple[str, Any]], y: Any) -> list[int]:
         i
         for indices in by_child.values()
         for i in indices
-        if calls[i][1] is not y and _is_features(calls[i][1])
+        if calls[i][1] is not y and is_floating_array(calls[i][1], 2)
     ]
 
 

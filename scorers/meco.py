@@ -28,20 +28,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scorers._model import forward, init_variables, per_module_cache
+from scorers._model import init_variables, is_floating_array, per_module_cache, recorded_forward
 from scorers.activations import Scope, is_active, op_weights
 from scorers.base import BatchNormScorer, Direction, ScorerError, Variables
-
-#: Round-off of the correlations, computed in float32 on the device.
-EPS = float(np.finfo(np.float32).eps)
+from scorers.isotropy import EPS, feature_covariance
 
 
-def _is_feature_map(value: Any) -> bool:
-    return (
-        isinstance(value, jax.Array)
-        and value.ndim >= 3
-        and bool(jnp.issubdtype(value.dtype, jnp.floating))
-    )
+def _is_layer(module: nn.Module, method_name: str, output: Any) -> bool:
+    """Whether a method call is a layer call: ``__call__`` of a submodule, with a feature map
+    (a floating array of rank >= 3) for output."""
+    return method_name == "__call__" and bool(module.path) and is_floating_array(output, 3)
 
 
 def layer_outputs(
@@ -60,16 +56,7 @@ def layer_outputs(
       ``(module path, output)`` for every layer call, in call order; each output is floating,
       ``(N, ..., C)``.
     """
-    calls: list[tuple[Scope, Any]] = []
-
-    def record(call: Callable[..., Any], args: Any, kwargs: Any, context: Any) -> Any:
-        out = call(*args, **kwargs)
-        if context.method_name == "__call__" and context.module.path and _is_feature_map(out):
-            calls.append((tuple(context.module.path), out))
-        return out
-
-    with nn.intercept_methods(record):
-        y = forward(module, variables, x, train=train)
+    calls, y = recorded_forward(module, variables, x, train=train, keep=_is_layer)
     return [(path, out) for path, out in calls if out is not y]
 
 
@@ -80,14 +67,10 @@ def channel_correlation(features: jax.Array) -> jax.Array:
     A channel is constant when its standard deviation is within float32 round-off of its largest
     magnitude (``sqrt(P) * eps * max|f|`` over ``P`` positions): its row and column are zero.
     """
-    dtype = jnp.promote_types(features.dtype, jnp.float32)
-    samples = features.reshape(-1, features.shape[-1]).astype(dtype)
-    positions = samples.shape[0]
-    centred = samples - samples.mean(axis=0, keepdims=True)
-    highest = jax.lax.Precision.HIGHEST
-    covariance = jnp.matmul(centred.T, centred, precision=highest) / positions
+    covariance = feature_covariance(features)
+    samples = features.reshape(-1, features.shape[-1]).astype(covariance.dtype)
     std = jnp.sqrt(jnp.diagonal(covariance))
-    round_off = np.sqrt(positions) * EPS * jnp.max(jnp.abs(samples), axis=0)
+    round_off = np.sqrt(samples.shape[0]) * EPS * jnp.max(jnp.abs(samples), axis=0)
     varies = std > round_off
     scale = jnp.where(varies, 1 / jnp.where(varies, std, 1), 0)
     return covariance * scale[:, None] * scale[None, :]

@@ -14,6 +14,7 @@ from scorers._model import (
     kaiming_normal_fan_out,
     merge_params,
     per_module_cache,
+    recorded_forward,
     split_params,
 )
 from tests.scorers.models import MLP, batch, init
@@ -38,6 +39,32 @@ def test_equal_modules_share_cached_builds_and_unhashable_ones_are_rebuilt() -> 
     assert build(MLP(hidden=4), "a") is not build(MLP(), "a")
     assert build(Listed([1]), "a") is not build(Listed([1]), "a")
     assert len(calls) == 4
+
+
+def test_recorded_forward_records_kept_calls_in_order_and_returns_their_replacements() -> None:
+    x, _ = batch()
+    module = MLP()
+    variables = init(module, x)
+
+    def is_dense(layer: nn.Module, method_name: str, output: object) -> bool:
+        return isinstance(layer, nn.Dense) and method_name == "__call__"
+
+    calls, y = recorded_forward(module, variables, jnp.asarray(x), train=False, keep=is_dense)
+    assert [path for path, _ in calls] == [("Dense_0",), ("Dense_1",)]
+    assert calls[1][1] is y
+    hidden = x @ np.asarray(variables["params"]["Dense_0"]["kernel"])
+    np.testing.assert_allclose(calls[0][1], hidden, rtol=1e-5, atol=1e-5)
+
+    doubled, y2 = recorded_forward(
+        module,
+        variables,
+        jnp.asarray(x),
+        train=False,
+        keep=is_dense,
+        replace=lambda i, out: 2 * out if i == 1 else out,
+    )
+    np.testing.assert_allclose(doubled[1][1], 2 * y, rtol=1e-6)
+    assert doubled[1][1] is y2
 
 
 def test_split_and_merge_round_trip() -> None:
