@@ -68,9 +68,10 @@ def channel_correlation(features: jax.Array) -> jax.Array:
     magnitude (``sqrt(P) * eps * max|f|`` over ``P`` positions): its row and column are zero.
     """
     covariance = feature_covariance(features)
-    samples = features.reshape(-1, features.shape[-1]).astype(covariance.dtype)
+    positions = features.size // features.shape[-1]
+    largest = jnp.max(jnp.abs(features), axis=tuple(range(features.ndim - 1)))
     std = jnp.sqrt(jnp.diagonal(covariance))
-    round_off = np.sqrt(samples.shape[0]) * EPS * jnp.max(jnp.abs(samples), axis=0)
+    round_off = np.sqrt(positions) * EPS * largest.astype(covariance.dtype)
     varies = std > round_off
     scale = jnp.where(varies, 1 / jnp.where(varies, std, 1), 0)
     return covariance * scale[:, None] * scale[None, :]
