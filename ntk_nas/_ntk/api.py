@@ -18,7 +18,7 @@ from ntk_nas._ntk.contraction import jacobian_contraction
 from ntk_nas._ntk.cost import forward_cost
 from ntk_nas._ntk.errors import NonFiniteKernelError, NTKInputError
 from ntk_nas._ntk.implementations import Implementation
-from ntk_nas._ntk.jacobians import FlatFn, Leaves
+from ntk_nas._ntk.jacobians import FlatFn, KernelImplementation, Leaves
 from ntk_nas._ntk.sharding import MeshSpec, resolve_mesh, sharded_rows
 from ntk_nas._ntk.structured import describe, structured_derivatives
 from ntk_nas._ntk.structured import kernel as structured_kernel
@@ -30,7 +30,7 @@ Output = Literal["full", "trace", "sum_logits"]
 Params = Any
 Model = Callable[[Params, jax.Array], jax.Array] | nnx.Module
 
-_KERNELS = {
+_KERNELS: dict[Implementation, KernelImplementation] = {
     Implementation.JACOBIAN_CONTRACTION: jacobian_contraction,
     Implementation.NTK_VECTOR_PRODUCTS: ntk_vector_products,
     Implementation.STRUCTURED_DERIVATIVES: structured_derivatives,

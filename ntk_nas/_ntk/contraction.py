@@ -38,19 +38,8 @@ def jacobian_contraction(
     trace: bool,
     independent: bool,
 ) -> jax.Array:
-    """The empirical NTK of `h` by Jacobian contraction.
-
-    Args:
-      h: ``(leaves, x: (N, ...)) -> (N, O)``.
-      leaves: differentiable parameter leaves.
-      x1: ``(N1, ...)`` inputs.
-      x2: ``(N2, ...)`` inputs, or None for `x1` (its Jacobian is then built once).
-      trace: return the trace over outputs.
-      independent: samples do not interact in `h`.
-
-    Returns:
-      ``(N1, N2)`` if `trace`, else ``(N1, N2, O, O)``.
-    """
+    """The empirical NTK of `h` by Jacobian contraction (a `KernelImplementation`); with `x2`
+    None, the Jacobian of `x1` is built once."""
     j1 = jacobian(h, leaves, x1, independent=independent)
     j2 = j1 if x2 is None else jacobian(h, leaves, x2, independent=independent)
     return contract(j1, j2, trace=trace)

@@ -23,19 +23,7 @@ def ntk_vector_products(
     trace: bool,
     independent: bool,
 ) -> jax.Array:
-    """The empirical NTK of `h` by NTK-vector products.
-
-    Args:
-      h: ``(leaves, x: (N, ...)) -> (N, O)``.
-      leaves: differentiable parameter leaves.
-      x1: ``(N1, ...)`` inputs.
-      x2: ``(N2, ...)`` inputs, or None for `x1`.
-      trace: return the trace over outputs.
-      independent: samples do not interact in `h`.
-
-    Returns:
-      ``(N1, N2)`` if `trace`, else ``(N1, N2, O, O)``.
-    """
+    """The empirical NTK of `h` by NTK-vector products (a `KernelImplementation`)."""
     x2 = x1 if x2 is None else x2
 
     def jvp_on_x1(tangent: Leaves) -> jax.Array:

@@ -305,19 +305,7 @@ def structured_derivatives(
     trace: bool,
     independent: bool,
 ) -> jax.Array:
-    """The empirical NTK of `h` by structured derivatives.
-
-    Args:
-      h: ``(leaves, x: (N, ...)) -> (N, O)``.
-      leaves: differentiable parameter leaves.
-      x1: ``(N1, ...)`` inputs.
-      x2: ``(N2, ...)`` inputs, or None for `x1`.
-      trace: return the trace over outputs.
-      independent: samples do not interact in `h`.
-
-    Returns:
-      ``(N1, N2)`` if `trace`, else ``(N1, N2, O, O)``.
-    """
+    """The empirical NTK of `h` by structured derivatives (a `KernelImplementation`)."""
     if independent:
         fn, xs1, xs2 = per_sample(h), x1, x2
     else:
