@@ -55,15 +55,32 @@ def parse_build_options(items: Sequence[str]) -> dict[str, Any]:
     return options
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends an option's default to its help, unless the help already says what it is (as for
+    --storage, whose default may hold a password) or there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        default = action.default
+        nothing_to_show = default is None or isinstance(default, bool) or default == []
+        if "default" in help_text or nothing_to_show:
+            return help_text
+        return super()._get_help_string(action)
+
+
 def _common(
-    parser: argparse.ArgumentParser, *, with_scorers: bool = True, with_paths: bool = True
+    parser: argparse.ArgumentParser,
+    *,
+    with_scorers: bool = True,
+    with_paths: bool = True,
+    batch_help: str = "samples in the scoring batch",
 ) -> None:
     parser.add_argument("--space", default="nb201", help="search space (see `ntk-nas spaces`)")
     if with_scorers:
         parser.add_argument(
             "--scorer",
             action="append",
-            help="scorer, as NAME or NAME:key=value,... (repeat for several; default ntk_cond)",
+            help="scorer, as NAME or NAME:key=value,..., repeated for several (default: ntk_cond)",
         )
     if with_scorers and with_paths:
         path = parser.add_mutually_exclusive_group()
@@ -81,7 +98,7 @@ def _common(
             "building each network to be cheaper",
         )
     parser.add_argument("--data", default=DEFAULT_SPEC, help="cifar10 | gaussian | npz:PATH | ...")
-    parser.add_argument("--batch-size", type=int, default=32, help="samples in the scoring batch")
+    parser.add_argument("--batch-size", type=int, default=32, help=batch_help)
     parser.add_argument(
         "--class-balanced", action="store_true", help="draw every class equally often"
     )
@@ -101,7 +118,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    search = commands.add_parser("search", help="run or resume a search")
+    search = commands.add_parser(
+        "search", help="run or resume a search", formatter_class=_DefaultsFormatter
+    )
     _common(search)
     search.add_argument("--trials", type=int, default=20, help="total scored trials wanted")
     search.add_argument("--timeout", type=float, default=None, help="stop after S seconds")
@@ -121,7 +140,9 @@ def make_parser() -> argparse.ArgumentParser:
     search.add_argument("--out", type=Path, default=Path("ntk-nas-out"), help="output folder")
     search.add_argument("--top", type=_positive_int, default=10, help="rows of the printed table")
 
-    rank = commands.add_parser("rank", help="rank the architectures listed in a file")
+    rank = commands.add_parser(
+        "rank", help="rank the architectures listed in a file", formatter_class=_DefaultsFormatter
+    )
     _common(rank)
     rank.add_argument("--archs", type=Path, required=True, help="file with one arch per line")
     rank.add_argument("--out", type=Path, default=None, help="CSV file for the ranked rows")
@@ -132,12 +153,16 @@ def make_parser() -> argparse.ArgumentParser:
         "(masked supernet only)",
     )
 
-    score = commands.add_parser("score", help="every figure of one architecture")
+    score = commands.add_parser(
+        "score", help="every figure of one architecture", formatter_class=_DefaultsFormatter
+    )
     _common(score)
     score.add_argument("arch", help="architecture string")
 
     prune = commands.add_parser(
-        "prune", help="TE-NAS's pruning search in the space's masked supernet"
+        "prune",
+        help="TE-NAS's pruning search in the space's masked supernet",
+        formatter_class=_DefaultsFormatter,
     )
     _common(prune, with_paths=False)
     prune.add_argument(
@@ -172,8 +197,12 @@ def make_parser() -> argparse.ArgumentParser:
         "and prune.json",
     )
 
-    train = commands.add_parser("train", help="train one architecture, or the top K of a study")
-    _common(train, with_scorers=False)
+    train = commands.add_parser(
+        "train",
+        help="train one architecture, or the top K of a study",
+        formatter_class=_DefaultsFormatter,
+    )
+    _common(train, with_scorers=False, batch_help="samples per training step")
     train.add_argument("arch", nargs="?", help="architecture string (or use --top and --study)")
     train.add_argument(
         "--top", type=_positive_int, default=None, help="train the K best of --study"
@@ -184,9 +213,19 @@ def make_parser() -> argparse.ArgumentParser:
         default=os.environ.get(STORAGE_ENV),
         help=f"storage of --study (default: ${STORAGE_ENV}, else ntk-nas-out/study.db)",
     )
-    train.add_argument("--epochs", type=int, default=5)
-    train.add_argument("--learning-rate", type=float, default=0.1)
-    train.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    train.add_argument("--epochs", type=int, default=5, help="passes over the training split")
+    train.add_argument(
+        "--learning-rate",
+        type=float,
+        default=0.1,
+        help="peak learning rate, cosine-decayed to 0 over all steps",
+    )
+    train.add_argument(
+        "--optimizer",
+        choices=["sgd", "adam"],
+        default="sgd",
+        help="SGD with Nesterov momentum 0.9, or Adam",
+    )
     train.add_argument("--held-out", type=float, default=0.2, help="fraction held out")
     train.add_argument("--out", type=Path, default=Path("ntk-nas-train"), help="output folder")
 

@@ -223,6 +223,16 @@ def test_storage_password_is_never_printed(tmp_path, capsys):
     assert "postgresql://alice:***@127.0.0.1:1/db" in lines[0]
 
 
+@pytest.mark.parametrize("command", ["search", "rank", "score", "prune", "train"])
+def test_help_shows_defaults_but_not_the_storage_from_the_environment(command, capsys):
+    done = main(capsys, command, "--help", env={"NTK_NAS_STORAGE": SECRET_URL})
+    assert done.returncode == 0
+    help_text = " ".join(done.stdout.split())  # argparse wraps lines
+    assert "(default: 32)" in help_text and "(default: nb201)" in help_text
+    assert "s3cret-pw" not in help_text and "(default: False)" not in help_text
+    assert "(default: None)" not in help_text and "(default: [])" not in help_text
+
+
 def test_ctrl_c_keeps_finished_trials_and_the_rerun_completes_the_total(tmp_path, capsys):
     import optuna
 
