@@ -36,7 +36,6 @@ import argparse
 import csv
 import json
 import math
-import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -46,12 +45,8 @@ from typing import Any
 import numpy as np
 
 import scorers
-
-try:  # run as a script (python experiments/nb201_correlation.py) or imported as a module
-    from experiments import stats
-except ImportError:  # pragma: no cover
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from experiments import stats
+from ntk_nas import stats
+from ntk_nas.stats import correlations
 
 DATA_ROOT = Path("/work/shared/data")
 DEFAULT_ACC = DATA_ROOT / "nb201" / "nb201_test_acc.csv"
@@ -289,24 +284,6 @@ def parse_float(text: str) -> float:
         return float(text)
     except ValueError:
         return float("nan")
-
-
-def correlations(
-    predicted: np.ndarray, truth: np.ndarray, *, resamples: int, seed: int
-) -> dict[str, Any]:
-    """tau, rho (with bootstrap 95% intervals) and top-10% precision over the finite pairs."""
-    x, y = stats.finite_pairs(predicted, truth)
-    result: dict[str, Any] = {"n": len(x)}
-    for name, function in (
-        ("kendall_tau", stats.kendall_tau),
-        ("spearman_rho", stats.spearman_rho),
-    ):
-        result[name] = function(x, y)
-        result[f"{name}_ci95"] = list(
-            stats.bootstrap_ci(function, x, y, resamples=resamples, seed=seed)
-        )
-    result["top10_precision"] = stats.top_k_precision(x, y, 10.0) if len(x) else float("nan")
-    return result
 
 
 def oriented_scores(

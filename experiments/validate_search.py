@@ -321,16 +321,12 @@ def correlation_rows(
     seed: int,
 ) -> list[dict[str, Any]]:
     """tau and rho (with bootstrap 95% intervals) for each pair of measures that is known."""
+    from ntk_nas.stats import correlations
 
     def entry(x_name: str, y_name: str, over: str, x: Any, y: Any) -> dict[str, Any]:
         x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-        if not np.any(np.isfinite(x) & np.isfinite(y)):  # nothing to resample
-            nan = math.nan
-            result = {"n": 0, "kendall_tau": nan, "kendall_tau_ci95": [nan, nan]}
-            result.update(spearman_rho=nan, spearman_rho_ci95=[nan, nan])
-        else:
-            result = nb201_correlation.correlations(x, y, resamples=resamples, seed=seed)
-            result.pop("top10_precision")  # top 10% of a handful of archs: one arch
+        result = correlations(x, y, resamples=resamples, seed=seed)
+        result.pop("top10_precision")  # top 10% of a handful of archs: one arch
         return {"x": x_name, "y": y_name, "over": over, **result}
 
     short = [r["held_out_acc_pct"] for r in rows]

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import search_spaces
-from experiments import stats
 from experiments import validate_search as exp
 from experiments.nb201_correlation import TARGETS
+from ntk_nas import stats
 
 FEATURES = 8
 

@@ -1,14 +1,15 @@
-"""Rank statistics for correlation experiments, in numpy.
+"""Rank statistics: how well a score ranks architectures by their measured accuracy, in numpy.
 
 Kendall's tau-b and Spearman's rho (both with ties handled as scipy.stats does), top-k% precision
-and a seeded percentile bootstrap confidence interval. Non-finite pairs are not dropped here; the
-caller decides (see `finite_pairs`). `average_ranks` is the library's (`scorers.combined`), so that
-search and analysis rank alike.
+and a seeded percentile bootstrap confidence interval; `correlations` gathers them. Non-finite
+pairs are dropped only by `finite_pairs` (and so by `correlations`). `average_ranks` is the
+scorers' (`scorers.combined`), so that search and analysis rank alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from scorers.combined import average_ranks
 __all__ = [
     "average_ranks",
     "bootstrap_ci",
+    "correlations",
     "finite_pairs",
     "kendall_tau",
     "spearman_rho",
@@ -124,13 +126,16 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic(x, y)`` over pairs resampled with replacement.
 
-    Resamples whose statistic is NaN (e.g. all-tied draws) are ignored; ``(nan, nan)`` if all are.
+    Resamples whose statistic is NaN (e.g. all-tied draws) are ignored; ``(nan, nan)`` if all are
+    or there are no pairs.
     """
     x, y = _vectors(x, y)
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    rng = np.random.default_rng(seed)
     n = len(x)
+    if n == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
     values = np.array(
         [statistic(x[i], y[i]) for i in (rng.integers(0, n, n) for _ in range(resamples))]
     )
@@ -140,3 +145,22 @@ def bootstrap_ci(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def correlations(
+    predicted: np.ndarray, truth: np.ndarray, *, resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Kendall's tau and Spearman's rho, each with its bootstrap 95% interval, and the top-10%
+    precision of ``predicted`` (higher predicts better) against ``truth``, over their finite pairs.
+
+    Returns:
+      ``{"n", "kendall_tau", "kendall_tau_ci95", "spearman_rho", "spearman_rho_ci95",
+      "top10_precision"}``; the intervals are ``[low, high]``.
+    """
+    x, y = finite_pairs(predicted, truth)
+    result: dict[str, Any] = {"n": len(x)}
+    for name, function in (("kendall_tau", kendall_tau), ("spearman_rho", spearman_rho)):
+        result[name] = function(x, y)
+        result[f"{name}_ci95"] = list(bootstrap_ci(function, x, y, resamples=resamples, seed=seed))
+    result["top10_precision"] = top_k_precision(x, y, 10.0) if len(x) else float("nan")
+    return result

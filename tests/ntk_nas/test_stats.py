@@ -1,4 +1,4 @@
-"""experiments/stats.py against hand-worked examples and scipy.stats."""
+"""ntk_nas/stats.py against hand-worked examples and scipy.stats."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from experiments import stats
+from ntk_nas import stats
 
 
 def test_average_ranks_share_ties() -> None:
@@ -75,3 +75,26 @@ def test_finite_pairs() -> None:
     x, y = stats.finite_pairs([1, np.inf, 3, np.nan], [1, 2, np.nan, 4])
     np.testing.assert_array_equal(x, [1])
     np.testing.assert_array_equal(y, [1])
+
+
+def test_correlations_gather_the_statistics_over_finite_pairs() -> None:
+    predicted = np.array([1.0, 2.0, np.nan, 3.0, 4.0, 0.5])
+    truth = np.array([10.0, 30.0, 5.0, 20.0, 40.0, np.inf])
+    result = stats.correlations(predicted, truth, resamples=50, seed=0)
+    x, y = predicted[:5][[0, 1, 3, 4]], truth[:5][[0, 1, 3, 4]]
+    assert result["n"] == 4
+    assert result["kendall_tau"] == pytest.approx(stats.kendall_tau(x, y))
+    assert result["spearman_rho"] == pytest.approx(stats.spearman_rho(x, y))
+    assert result["kendall_tau_ci95"] == list(
+        stats.bootstrap_ci(stats.kendall_tau, x, y, resamples=50, seed=0)
+    )
+    assert result["top10_precision"] == 1.0  # the top one of four is the top one
+
+
+def test_correlations_without_a_finite_pair_are_nan() -> None:
+    result = stats.correlations(np.array([np.nan, 1.0]), np.array([1.0, np.nan]))
+    assert result["n"] == 0
+    assert all(np.isnan(result[k]) for k in ("kendall_tau", "spearman_rho", "top10_precision"))
+    assert (
+        np.isnan(result["kendall_tau_ci95"]).all() and np.isnan(result["spearman_rho_ci95"]).all()
+    )
