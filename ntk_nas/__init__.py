@@ -1,8 +1,8 @@
 """ntk_nas: training-free neural architecture search for JAX, scored by a fast empirical NTK.
 
 The engine (`empirical_ntk`, ...) is imported eagerly; the Optuna plugin (`search`, `rank`,
-`Objective`), the pruning search (`prune`) and `train` lazily, because they sit on top of
-`scorers`, which use the engine.
+`Objective`), the pruning search (`prune`), `correlate` and `train` lazily, because they sit on
+top of `scorers`, which use the engine.
 """
 
 from typing import Any
@@ -20,6 +20,7 @@ from ntk_nas.compilations import count_compilations as count_compilations
 _PLUGIN = {
     "Objective": "study",
     "TrainConfig": "training",
+    "correlate": "correlation",
     "prune": "pruning",
     "rank": "study",
     "search": "study",
@@ -35,6 +36,7 @@ __all__ = [
     "Output",
     "Plan",
     "TrainConfig",
+    "correlate",
     "count_compilations",
     "empirical_ntk",
     "empirical_ntk_fn",

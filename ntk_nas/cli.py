@@ -17,7 +17,7 @@ import optuna
 
 import scorers as scorer_registry
 import search_spaces
-from ntk_nas import pruning, results, study, training
+from ntk_nas import correlation, pruning, results, study, training
 from ntk_nas._ntk.errors import NTKInputError
 from ntk_nas.data import DEFAULT_SPEC, DataError
 
@@ -31,6 +31,8 @@ KEPT_ON_INTERRUPT = {
     "prune": "ntk-nas: interrupted; the supernets scored are saved, run the same command to "
     "continue",
     "train": "ntk-nas: interrupted; finished epochs are saved, run the same command to continue",
+    "correlate": "ntk-nas: interrupted; the architectures scored are saved, run the same command "
+    "to continue",
 }
 _USER_ERRORS = (
     study.StudyError,
@@ -158,6 +160,46 @@ def make_parser() -> argparse.ArgumentParser:
     )
     _common(score)
     score.add_argument("arch", help="architecture string")
+
+    correlate = commands.add_parser(
+        "correlate",
+        help="how well the scores rank the architectures of a table by its measured targets",
+        formatter_class=_DefaultsFormatter,
+    )
+    _common(correlate)
+    correlate.add_argument(
+        "--table",
+        type=Path,
+        required=True,
+        help="CSV file: one architecture per row, with its measured targets (e.g. accuracy)",
+    )
+    correlate.add_argument(
+        "--target",
+        action="append",
+        required=True,
+        metavar="COLUMN",
+        help="a column of --table to correlate with (repeat for several)",
+    )
+    correlate.add_argument(
+        "--arch-column", default=correlation.ARCH_COLUMN, help="the column of the architectures"
+    )
+    correlate.add_argument(
+        "--sample",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="score K rows drawn from --seed (default: every row)",
+    )
+    correlate.add_argument(
+        "--resamples", type=_positive_int, default=1000, help="bootstrap resamples per interval"
+    )
+    correlate.add_argument(
+        "--out",
+        type=Path,
+        default=Path("ntk-nas-correlate"),
+        help="output folder: scores.csv (kept as they come: a rerun resumes), rows.csv and "
+        "correlation.json",
+    )
 
     prune = commands.add_parser(
         "prune",
@@ -402,6 +444,26 @@ def run_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_correlate(args: argparse.Namespace) -> int:
+    table = correlation.read_table(args.table, args.target, args.arch_column)
+    found = correlation.correlate(
+        args.space,
+        correlation.sample(table, args.sample, args.seed),
+        _scorers(args),
+        args.data,
+        out=args.out,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        class_balanced=args.class_balanced,
+        build_options=parse_build_options(args.build),
+        supernet=_supernet(args),
+        resamples=args.resamples,
+    )
+    print(correlation.format_report(found.report))
+    print(f"\n{len(found.rows)} architectures; results in {args.out}/")
+    return 0
+
+
 def run_prune(args: argparse.Namespace) -> int:
     chosen = _scorers(args)
     found = pruning.prune(
@@ -504,6 +566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "score": run_score,
             "prune": run_prune,
             "train": run_train,
+            "correlate": run_correlate,
         }
         return commands[args.command](args)
     except KeyboardInterrupt:

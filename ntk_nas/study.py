@@ -665,6 +665,8 @@ def rank(
     supernet: Supernet = "auto",
     archs_per_call: int = 8,
     devices: Sequence[jax.Device] | Literal["local"] | None = None,
+    known: Mapping[str, Figures] | None = None,
+    on_scored: Callable[[dict[str, Figures]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Scores each architecture (arch objects or strings) and returns rows, best first.
 
@@ -675,6 +677,10 @@ def rank(
     `evaluate_many`): `archs_per_call` at a time (`Scorer.score_many`: vmapped on an
     accelerator), spread over `devices` (``"local"``: every local device), one architecture per
     device at a time, when several are given (with at least that many `archs_per_call`).
+
+    `known` holds figures already measured, by canonical arch string: those archs are not
+    scored again. `on_scored` receives the newly scored figures after each call (to keep them
+    as they come).
     """
     if archs_per_call < 1:
         raise StudyError(f"archs_per_call must be a positive integer, got {archs_per_call}")
@@ -684,22 +690,24 @@ def rank(
     scorer_list = resolve_scorers(scorers)
     options = {"num_classes": num_classes, **(build_options or {})}
     given = [space.from_str(a) if isinstance(a, str) else a for a in archs]
+    scored: dict[str, Figures] = dict(known or {})
     unique: dict[str, Any] = {}
     for arch in given:
-        unique.setdefault(space.to_str(space.canonical(arch)), arch)
-    todo = list(unique.values())
+        canonical = space.to_str(space.canonical(arch))
+        if canonical not in scored:
+            unique.setdefault(canonical, arch)
+    todo = list(unique.items())
     if supernet == "auto" and len(todo) < 2:  # one network compiles faster than the supernet
         supernet = False
     masked = masked_form(
         space, options, supernet=supernet, scorers=scorer_list, x=batch[0], seed=seed
     )
-    scored: dict[str, Figures] = {}
     with tqdm(total=len(todo), desc="architectures", disable=not show_progress) as bar:
         for start in range(0, len(todo), archs_per_call):
-            chunk = todo[start : start + archs_per_call]
+            chunk = dict(todo[start : start + archs_per_call])
             figures = evaluate_many(
                 space,
-                chunk,
+                list(chunk.values()),
                 scorer_list,
                 batch,
                 seed=seed,
@@ -707,7 +715,10 @@ def rank(
                 masked=masked,
                 devices=spread,
             )
-            scored.update(zip(list(unique)[start : start + archs_per_call], figures, strict=True))
+            new = dict(zip(chunk, figures, strict=True))
+            scored.update(new)
+            if on_scored is not None:
+                on_scored(new)
             bar.update(len(chunk))
     rows = []
     for arch in given:

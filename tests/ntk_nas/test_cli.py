@@ -117,6 +117,30 @@ def test_rank_and_score(tmp_path, capsys):
     assert f"arch: {ALL_CONV}" in scored.stdout and "params: " in scored.stdout
 
 
+def test_correlate_prints_the_statistics_and_names_a_missing_column(tmp_path, capsys):
+    table = tmp_path / "measured.csv"
+    one_conv = ALL_SKIP.replace("skip_connect~2", "nor_conv_3x3~2")
+    table.write_text(f"arch,acc\n{ALL_SKIP},50\n{one_conv},80\n{ALL_CONV},90\n")
+    out = tmp_path / "out"
+    args = ["correlate", "--table", str(table), "--scorer", "params", "--out", str(out), *TINY]
+    done = main(capsys, *args, "--target", "acc", "--resamples", "20")
+    assert done.returncode == 0, done.stderr
+    header, _, row = done.stdout.splitlines()[:3]
+    assert header.split()[:4] == ["target", "score", "n", "Kendall"]
+    assert row.split()[:4] == ["acc", "params", "3", "1.000"]  # more parameters, more accuracy
+    assert {p.name for p in out.iterdir()} == {
+        "settings.json",
+        "scores.csv",
+        "rows.csv",
+        "correlation.json",
+    }
+    missing = main(capsys, *args, "--target", "accuracy")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"ntk-nas: error: table {table} lacks the column(s) 'accuracy'; its columns: arch, acc"
+    ]
+
+
 @pytest.mark.slow  # about 90 s; `rank(devices=...)` itself is tested in test_study.py
 def test_rank_over_every_device(tmp_path):
     archs = tmp_path / "archs.txt"
@@ -223,7 +247,7 @@ def test_storage_password_is_never_printed(tmp_path, capsys):
     assert "postgresql://alice:***@127.0.0.1:1/db" in lines[0]
 
 
-@pytest.mark.parametrize("command", ["search", "rank", "score", "prune", "train"])
+@pytest.mark.parametrize("command", ["search", "rank", "score", "correlate", "prune", "train"])
 def test_help_shows_defaults_but_not_the_storage_from_the_environment(command, capsys):
     done = main(capsys, command, "--help", env={"NTK_NAS_STORAGE": SECRET_URL})
     assert done.returncode == 0
