@@ -1,4 +1,4 @@
-"""How well do scores rank architectures by what they measured after training?
+"""How well do training-free scores rank architectures by a measured target (accuracy, ...)?
 
 `correlate` scores the architectures listed in a table (a CSV with one architecture per row and
 one or more measured targets, e.g. NAS-Bench-201's test accuracies, or your own trained runs) and
@@ -89,6 +89,9 @@ def correlate(
       StudyError: bad input (an arch string that does not parse is a `SearchSpaceError`).
     """
     chosen = study.resolve_scorers(scorers)
+    if resamples < 1:
+        raise StudyError(f"resamples must be a positive integer, got {resamples}")
+    _check_target_names(table, chosen)
     dataset = load_dataset(data, seed=seed) if isinstance(data, str) else data
     batch, _ = study.resolve_batch(dataset, batch_size, seed, class_balanced=class_balanced)
     resolved = study.resolve_space(space, batch)
@@ -132,6 +135,16 @@ def correlate(
         results.write_csv(rows, out / "rows.csv")
         results.write_json({"settings": settings, "report": report}, out / "correlation.json")
     return Correlation(rows, report)
+
+
+def _check_target_names(table: Table, chosen: Sequence[Scorer]) -> None:
+    """Targets must not take the name of a column of the scores (``arch``, ``params``, ...)."""
+    taken = {study.ARCH, study.CANONICAL, *(s.name for s in chosen)}
+    for target in table.targets:
+        if target in taken or target.partition(".")[0] in taken:
+            raise StudyError(
+                f"target column {target!r} has the name of a column of the scores; rename it"
+            )
 
 
 def read_table(path: Path, targets: Sequence[str], arch_column: str = ARCH_COLUMN) -> Table:

@@ -88,6 +88,11 @@ def test_a_target_that_is_the_score_ranks_perfectly_and_the_run_resumes(
     )
     assert again.report["size"] == found.report["size"]  # the scores, read back exactly
     assert again.report["noise"] == found.report["noise"]
+    clash = correlation.Table(ARCHS, {"params": np.zeros(len(ARCHS))})
+    with pytest.raises(StudyError, match="target column 'params' has the name of a column"):
+        correlation.correlate("nb201", clash, "params", **OPTIONS)
+    with pytest.raises(StudyError, match="resamples must be a positive integer, got 0"):
+        correlation.correlate("nb201", table, "params", resamples=0, **OPTIONS)
     with pytest.raises(StudyError, match="other settings"):
         correlation.correlate("nb201", table, "params", out=out, **{**OPTIONS, "batch_size": 8})
 
