@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 import scorers
-from ntk_nas import stats
+from ntk_nas import results
 from ntk_nas.stats import correlations
 
 DATA_ROOT = Path("/work/shared/data")
@@ -408,42 +408,22 @@ def scatter_plots(
     names: list[str],
 ) -> list[Path]:
     """One PNG per scorer: raw score vs test accuracy, one panel per target."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     wanted = set(archs)
     plan = data_plan(args)
     panels = [(data, t) for data, (_, targets) in plan.items() for t in targets]
     paths = []
     for name in names:
-        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-        for ax, (data, target) in zip(axes[0], panels, strict=True):
+        drawn = []
+        for data, target in panels:
             unique = {r["arch_str"]: r for r in reversed(rows) if r["data"] == data}
             subset = [r for a, r in unique.items() if a in wanted]
-            x = np.array([parse_float(r[name]) for r in subset])
-            y = np.array([accuracies[r["arch_str"]][target] for r in subset])
-            x, y = stats.finite_pairs(x, y)
-            ax.scatter(x, y, s=8, alpha=0.6)
-            ax.set_xscale(_x_scale(x))
-            ax.set_xlabel(f"{name} ({data} inputs)")
-            ax.set_ylabel(f"{target} test accuracy (%)")
-            ax.set_title(f"{target}, n={len(x)}")
-        fig.tight_layout()
+            x = [parse_float(r[name]) for r in subset]
+            y = [accuracies[r["arch_str"]][target] for r in subset]
+            drawn.append((f"{name} ({data} inputs)", f"{target} test accuracy (%)", x, y))
         path = out / f"scatter_{name}.png"
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
+        results.plot_scatter(drawn, path)
         paths.append(path)
     return paths
-
-
-def _x_scale(x: np.ndarray) -> str:
-    """``log`` for positive values spanning more than two decades, ``symlog`` when |x| does."""
-    magnitude = np.abs(x[x != 0])
-    if len(magnitude) < 2 or magnitude.max() / magnitude.min() < 100:
-        return "linear"
-    return "log" if (x > 0).all() else "symlog"
 
 
 # ----------------------------------------------------------------------------- parameter check

@@ -83,7 +83,8 @@ def correlate(
 
     With `out`, the scores are appended to ``out/scores.csv`` as they come, so the same call
     resumes after an interruption (a folder with other settings is refused), and the results go
-    to ``out/rows.csv`` and ``out/correlation.json``.
+    to ``out/rows.csv``, ``out/correlation.json`` and ``out/scatter_<scorer>.png`` (the raw
+    score against each target).
 
     Raises:
       StudyError: bad input (an arch string that does not parse is a `SearchSpaceError`).
@@ -134,6 +135,12 @@ def correlate(
     if out is not None:
         results.write_csv(rows, out / "rows.csv")
         results.write_json({"settings": settings, "report": report}, out / "correlation.json")
+        for scorer in chosen:
+            panels = [
+                (scorer.name, target, [r[scorer.name] for r in rows], list(values))
+                for target, values in table.targets.items()
+            ]
+            results.plot_scatter(panels, out / f"scatter_{scorer.name}.png")
     return Correlation(rows, report)
 
 

@@ -10,11 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 Row = dict[str, Any]
+
+ScatterPanel = tuple[str, str, Sequence[float], Sequence[float]]
+"""``(x label, y label, x, y)``: one panel of `plot_scatter`."""
 
 
 def _columns(rows: Sequence[Row]) -> list[str]:
@@ -116,3 +120,28 @@ def plot_pareto(
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def plot_scatter(panels: Sequence[ScatterPanel], path: Path) -> None:
+    """Side by side, one scatter plot per panel over its finite points; the x axis is
+    logarithmic where the values span more than two decades (`scale_for`)."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (x_label, y_label, x_values, y_values) in zip(axes[0], panels, strict=True):
+        x, y = np.asarray(x_values, dtype=float), np.asarray(y_values, dtype=float)
+        finite = np.isfinite(x) & np.isfinite(y)
+        x, y = x[finite], y[finite]
+        ax.scatter(x, y, s=8, alpha=0.6)
+        ax.set_xscale(scale_for(x))
+        ax.set(xlabel=x_label, ylabel=y_label, title=f"n={len(x)}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def scale_for(values: np.ndarray) -> str:
+    """``log`` for positive values spanning more than two decades, ``symlog`` when their
+    magnitudes do and some are not positive, else ``linear``."""
+    magnitude = np.abs(values[values != 0])
+    if len(magnitude) < 2 or magnitude.max() / magnitude.min() < 100:
+        return "linear"
+    return "log" if (values > 0).all() else "symlog"

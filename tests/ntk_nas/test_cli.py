@@ -133,6 +133,7 @@ def test_correlate_prints_the_statistics_and_names_a_missing_column(tmp_path, ca
         "scores.csv",
         "rows.csv",
         "correlation.json",
+        "scatter_params.png",
     }
     missing = main(capsys, *args, "--target", "accuracy")
     assert missing.returncode == 2

@@ -76,6 +76,7 @@ def test_a_target_that_is_the_score_ranks_perfectly_and_the_run_resumes(
     assert [r["size"] for r in found.rows] == [params_by_arch[a] for a in ARCHS]
     saved = json.loads((out / "correlation.json").read_text())
     assert saved["report"]["size"]["params"]["kendall_tau"] == pytest.approx(1.0)
+    assert (out / "scatter_naswot.png").stat().st_size > 0
     with (out / "rows.csv").open() as handle:
         assert [r[study.ARCH] for r in csv.DictReader(handle)] == ARCHS
 
