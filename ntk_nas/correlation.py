@@ -27,7 +27,7 @@ from ntk_nas import results, stats, study
 from ntk_nas.data import Dataset, load_dataset
 from ntk_nas.study import Batch, Figures, StudyError, Supernet
 from scorers import Scorer
-from search_spaces import SearchSpace
+from search_spaces import SearchSpace, SearchSpaceError
 
 Report = dict[str, dict[str, dict[str, Any]]]
 """``{target: {score: stats.correlations(...)}}``."""
@@ -87,7 +87,7 @@ def correlate(
     score against each target).
 
     Raises:
-      StudyError: bad input (an arch string that does not parse is a `SearchSpaceError`).
+      StudyError: bad input, such as an arch string that does not parse (naming its row).
     """
     chosen = study.resolve_scorers(scorers)
     if resamples < 1:
@@ -96,7 +96,7 @@ def correlate(
     dataset = load_dataset(data, seed=seed) if isinstance(data, str) else data
     batch, _ = study.resolve_batch(dataset, batch_size, seed, class_balanced=class_balanced)
     resolved = study.resolve_space(space, batch)
-    archs = [resolved.from_str(a) for a in table.archs]
+    archs = [_parse(resolved, text, row) for row, text in enumerate(table.archs, start=1)]
     settings = {
         "space": resolved.name,
         "scorers": [repr(s) for s in chosen],
@@ -142,6 +142,13 @@ def correlate(
             ]
             results.plot_scatter(panels, out / f"scatter_{scorer.name}.png")
     return Correlation(rows, report)
+
+
+def _parse(space: SearchSpace, text: str, row: int) -> Any:
+    try:
+        return space.from_str(text)
+    except SearchSpaceError as error:
+        raise StudyError(f"row {row} of the table: {error}") from None
 
 
 def _check_target_names(table: Table, chosen: Sequence[Scorer]) -> None:

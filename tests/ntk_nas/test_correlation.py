@@ -92,6 +92,9 @@ def test_a_target_that_is_the_score_ranks_perfectly_and_the_run_resumes(
     clash = correlation.Table(ARCHS, {"params": np.zeros(len(ARCHS))})
     with pytest.raises(StudyError, match="target column 'params' has the name of a column"):
         correlation.correlate("nb201", clash, "params", **OPTIONS)
+    typo = correlation.Table([ARCHS[0], ARCHS[1].replace("none", "nothing")], {"acc": np.ones(2)})
+    with pytest.raises(StudyError, match=r"row 2 of the table: invalid op 'nothing~1'"):
+        correlation.correlate("nb201", typo, "params", **OPTIONS)
     with pytest.raises(StudyError, match="resamples must be a positive integer, got 0"):
         correlation.correlate("nb201", table, "params", resamples=0, **OPTIONS)
     with pytest.raises(StudyError, match="other settings"):
