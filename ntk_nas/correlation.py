@@ -33,6 +33,10 @@ from search_spaces import SearchSpace, SearchSpaceError
 Report = dict[str, dict[str, dict[str, Any]]]
 """``{target: {score: stats.correlations(...)}}``."""
 
+SCORED_AS = "scored_as"
+"""The column of `ScoreLog`'s file that holds the arch string each row was scored as
+(`study.score_key`)."""
+
 ARCH_COLUMN = "arch"
 """The default column of the architecture strings (as in `ntk-nas search`'s results.csv)."""
 
@@ -123,10 +127,10 @@ def correlate(
         known=None if out is None else read_scores(out / "scores.csv"),
         on_scored=None if out is None else ScoreLog(out / "scores.csv"),
     )
-    by_canonical = {row[study.CANONICAL]: row for row in scored}
+    by_arch = {row[study.ARCH]: row for row in scored}
     rows = [
         {
-            **by_canonical[resolved.to_str(resolved.canonical(arch))],
+            **by_arch[resolved.to_str(arch)],
             study.ARCH: text,
             **{name: float(values[i]) for name, values in table.targets.items()},
         }
@@ -222,12 +226,12 @@ def sample(table: Table, count: int | None, seed: int) -> Table:
 
 
 def read_scores(path: Path) -> dict[str, Figures]:
-    """The figures kept by `ScoreLog` in `path`, by canonical arch string (none if absent)."""
+    """The figures kept by `ScoreLog` in `path`, by `study.score_key` (none if absent)."""
     if not path.exists():
         return {}
     with path.open(newline="") as handle:
         return {
-            row[study.CANONICAL]: {k: _number(v) for k, v in row.items() if k != study.CANONICAL}
+            row[SCORED_AS]: {k: _number(v) for k, v in row.items() if k != SCORED_AS}
             for row in csv.DictReader(handle)
         }
 
@@ -239,7 +243,7 @@ class ScoreLog:
         self.path = path
 
     def __call__(self, scored: dict[str, Figures]) -> None:
-        rows = [{study.CANONICAL: arch, **figures} for arch, figures in scored.items()]
+        rows = [{SCORED_AS: key, **figures} for key, figures in scored.items()]
         if not rows:
             return
         fresh = not self.path.exists()

@@ -286,13 +286,36 @@ def failure(figures: Figures, scorers: Sequence[Scorer]) -> str | None:
     return ", ".join(f"{name} is {figures[name]}" for name in bad) + " (non-finite score)"
 
 
+def scored_by_function(scorers: Sequence[Scorer]) -> bool:
+    """Whether every scorer scores the function alone (``function_only``), so that the cells of
+    one canonical form can share their figures."""
+    return all(getattr(s, "function_only", False) for s in scorers)
+
+
+def score_key(space: SearchSpace, arch: Any, scorers: Sequence[Scorer]) -> str:
+    """The arch string under which `arch`'s figures are kept: its canonical form where
+    `scored_by_function`, else its own (``params`` or ReLU codes count the ops that cannot change
+    the output, so equivalent cells score apart)."""
+    kept = space.canonical(arch) if scored_by_function(scorers) else arch
+    return space.to_str(kept)
+
+
+def figures_of(
+    space: SearchSpace, arch: Any, kept: Figures, build_options: Mapping[str, Any]
+) -> Figures:
+    """The figures `kept` under `arch`'s `score_key`, with `arch`'s own parameter count (which
+    an equivalent cell's figures do not share)."""
+    return {**kept, "params": float(space.num_params(arch, **build_options))}
+
+
 @dataclasses.dataclass
 class Objective:
     """A callable for ``study.optimize``: suggest, build, score and record one architecture.
 
     Figures of every scorer (value and extras), the parameter count and seconds go into the
-    trial's user attributes (``arch``, ``canonical_arch``, ``figures``). An architecture whose
-    canonical form was already scored in the study is looked up, not scored again. A non-finite
+    trial's user attributes (``arch``, ``canonical_arch``, ``figures``). An architecture already
+    scored in the study is looked up, not scored again; so is one whose canonical form was, when
+    every scorer scores the function alone (`score_key`). A non-finite
     score fails the trial with its reason in ``fail_reason``; the study goes on.
 
     Attributes:
@@ -329,19 +352,22 @@ class Objective:
     def directions(self) -> list[str]:
         return [s.direction for s in self.scorers]
 
-    def _known(self, study: optuna.Study, canonical: str) -> Figures | None:
-        if canonical not in self._seen:
+    def _known(self, study: optuna.Study, key: str) -> Figures | None:
+        if key not in self._seen:
+            attribute = CANONICAL if scored_by_function(self.scorers) else ARCH
             for trial in study.get_trials(deepcopy=False, states=_SCORED_STATES):
-                if FIGURES in trial.user_attrs and CANONICAL in trial.user_attrs:
-                    self._seen.setdefault(trial.user_attrs[CANONICAL], trial.user_attrs[FIGURES])
-        return self._seen.get(canonical)
+                if FIGURES in trial.user_attrs and attribute in trial.user_attrs:
+                    self._seen.setdefault(trial.user_attrs[attribute], trial.user_attrs[FIGURES])
+        return self._seen.get(key)
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         arch = self.space.suggest(trial)
-        canonical = self.space.to_str(self.space.canonical(arch))
+        key = score_key(self.space, arch, self.scorers)
         trial.set_user_attr(ARCH, self.space.to_str(arch))
-        trial.set_user_attr(CANONICAL, canonical)
-        figures = self._known(trial.study, canonical)
+        trial.set_user_attr(CANONICAL, self.space.to_str(self.space.canonical(arch)))
+        figures = self._known(trial.study, key)
+        if figures is not None and scored_by_function(self.scorers):
+            figures = figures_of(self.space, arch, figures, self.build_options)
         if figures is None:
             figures = evaluate(
                 self.space,
@@ -352,7 +378,7 @@ class Objective:
                 build_options=self.build_options,
                 masked=self._masked,
             )
-            self._seen[canonical] = figures
+            self._seen[key] = figures
         trial.set_user_attr(FIGURES, figures)
         reason = failure(figures, self.scorers)
         if reason is not None:
@@ -670,17 +696,17 @@ def rank(
 ) -> list[dict[str, Any]]:
     """Scores each architecture (arch objects or strings) and returns rows, best first.
 
-    Rows are sorted by the first scorer in its direction; non-finite scores go last. Archs with
-    the same canonical form are scored once. With `supernet` (``"auto"``: where the cost model
+    Rows are sorted by the first scorer in its direction; non-finite scores go last. Each arch
+    is scored once under its `score_key` (once per canonical form when every scorer scores the
+    function alone). With `supernet` (``"auto"``: where the cost model
     expects it to be cheaper, see `masked_form`; never for a single one), archs are scored in
     the space's masked supernet where it has one, by the scorers that allow it (see
     `evaluate_many`): `archs_per_call` at a time (`Scorer.score_many`: vmapped on an
     accelerator), spread over `devices` (``"local"``: every local device), one architecture per
     device at a time, when several are given (with at least that many `archs_per_call`).
 
-    `known` holds figures already measured, by canonical arch string: those archs are not
-    scored again. `on_scored` receives the newly scored figures after each call (to keep them
-    as they come).
+    `known` holds figures already measured, by `score_key`: those archs are not scored again.
+    `on_scored` receives the newly scored figures after each call (to keep them as they come).
     """
     if archs_per_call < 1:
         raise StudyError(f"archs_per_call must be a positive integer, got {archs_per_call}")
@@ -693,10 +719,12 @@ def rank(
     scored: dict[str, Figures] = dict(known or {})
     unique: dict[str, Any] = {}
     for arch in given:
-        canonical = space.to_str(space.canonical(arch))
-        if canonical not in scored:
-            unique.setdefault(canonical, arch)
+        key = score_key(space, arch, scorer_list)
+        if key not in scored:
+            unique.setdefault(key, arch)
     todo = list(unique.items())
+    shared = scored_by_function(scorer_list)
+    scored_as = {key: space.to_str(arch) for key, arch in todo}
     if supernet == "auto" and len(todo) < 2:  # one network compiles faster than the supernet
         supernet = False
     masked = masked_form(
@@ -723,7 +751,11 @@ def rank(
     rows = []
     for arch in given:
         canonical = space.to_str(space.canonical(arch))
-        rows.append({ARCH: space.to_str(arch), CANONICAL: canonical, **scored[canonical]})
+        key, text = score_key(space, arch, scorer_list), space.to_str(arch)
+        kept = scored[key]
+        if shared and scored_as.get(key) != text:
+            kept = figures_of(space, arch, kept, options)
+        rows.append({ARCH: text, CANONICAL: canonical, **kept})
     first = scorer_list[0]
     sign = 1.0 if first.direction == "minimize" else -1.0
     return sorted(

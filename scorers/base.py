@@ -141,6 +141,10 @@ class BaseScorer(abc.ABC):
     #: masked supernet switches off change neither, or it leaves those ops out itself (the ReLU
     #: codes of `scorers.activations`).
     mask_invariant: ClassVar[bool] = False
+    #: Whether the score depends only on the function the network computes, not on ops that
+    #: cannot change its output (`search_spaces.SearchSpace.canonical` replaces those): cells of
+    #: one canonical form then score alike, and a search scores them once (`ntk_nas.study`).
+    function_only: ClassVar[bool] = False
     name: str = ""
     batch_size: int | None = None
 

@@ -353,6 +353,7 @@ class _NTKScorer(BatchNormScorer):
     """
 
     mask_invariant: ClassVar[bool] = True
+    function_only: ClassVar[bool] = True
     bn_modes: ClassVar[tuple[BNMode, ...]] = get_args(BNMode)
     bn: BNMode = "decoupled"
     output: Output = "sum_logits"

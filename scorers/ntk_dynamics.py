@@ -74,6 +74,7 @@ class NTKDynamics(BatchNormScorer):
 
     direction: ClassVar[Direction] = "minimize"
     mask_invariant: ClassVar[bool] = True
+    function_only: ClassVar[bool] = True
     bn_modes: ClassVar[tuple[BNMode, ...]] = get_args(BNMode)
     bn: BNMode = "decoupled"
     name: str = "ntk_dynamics"

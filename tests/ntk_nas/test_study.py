@@ -26,6 +26,7 @@ class OutputNorm:
     name: str = "output_norm"
     direction: str = "maximize"
     calls: int = 0
+    function_only = True  # the logits alone: cells of one canonical form score alike
 
     def __call__(self, module, variables, batch, *, key):
         self.calls += 1
@@ -79,6 +80,26 @@ def test_search_dedupes_resumes_and_is_reproducible(tmp_path):
     ]
     outcomes = [[(t.user_attrs["arch"], t.value) for t in run.trials] for run in runs]
     assert outcomes[0] == outcomes[1]
+
+
+DEAD_CONV = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+NO_CONV = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"  # DEAD_CONV's canonical form
+
+
+def test_equivalent_cells_share_scores_only_when_every_scorer_scores_the_function():
+    options = dict(build_options=BUILD, show_progress=False)
+    norm = OutputNorm()
+    rows = {
+        r["arch"]: r for r in ntk_nas.rank("nb201", [DEAD_CONV, NO_CONV], norm, _batch(), **options)
+    }
+    assert norm.calls == 1
+    assert rows[DEAD_CONV]["output_norm"] == rows[NO_CONV]["output_norm"]
+    assert rows[DEAD_CONV]["params"] > rows[NO_CONV]["params"]  # each its own count
+    counted = {
+        r["arch"]: r["params"]
+        for r in ntk_nas.rank("nb201", [NO_CONV, DEAD_CONV], "params", _batch(), **options)
+    }
+    assert counted == {a: rows[a]["params"] for a in (DEAD_CONV, NO_CONV)}
 
 
 def test_a_trial_cut_short_and_retried_counts_once():

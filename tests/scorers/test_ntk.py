@@ -12,6 +12,7 @@ import pytest
 import ntk_nas
 from scorers import NTKEigSpectrum, NTKTrace, ScorerError, get, ntk_cond
 from scorers.ntk import TENAS_LEAVES, condition_number, ntk_cost, ntk_kernels, ntk_kernels_many
+from search_spaces.nb201 import NB201Space
 from tests.scorers.models import (
     MLP,
     Scaled,
@@ -238,3 +239,20 @@ def test_condition_number_guards_round_off() -> None:
 def test_bad_options_are_scorer_errors(options: dict[str, object], message: str) -> None:
     with pytest.raises(ScorerError, match=message):
         get("ntk_cond", **options)
+
+
+@pytest.mark.parametrize("name", ["ntk_cond", "ntk_trace", "ntk_dynamics"])
+def test_function_only_scorers_score_a_dead_conv_as_its_canonical_cell(name: str) -> None:
+    """A conv into a node that reaches the output through nothing adds parameters, not function:
+    the NTK scorers (``function_only``) score the cell as its canonical form."""
+    archs = (
+        "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|",
+        "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|",
+    )
+    space = NB201Space()
+    assert space.to_str(space.canonical(space.from_str(archs[0]))) == archs[1]
+    dead, canonical = (nb201_pair(arch) for arch in archs)
+    scorer = get(name, repeats=1) if name != "ntk_dynamics" else get(name)
+    assert scorer.function_only
+    scores = [scorer(p.built, None, p.data, key=KEY) for p in (dead, canonical)]
+    np.testing.assert_allclose(scores[0].value, scores[1].value, rtol=1e-5)
