@@ -124,7 +124,9 @@ def make_parser() -> argparse.ArgumentParser:
         "search", help="run or resume a search", formatter_class=_DefaultsFormatter
     )
     _common(search)
-    search.add_argument("--trials", type=int, default=20, help="total scored trials wanted")
+    search.add_argument(
+        "--trials", type=_positive_int, default=20, help="total scored trials wanted"
+    )
     search.add_argument("--timeout", type=float, default=None, help="stop after S seconds")
     search.add_argument(
         "--storage",

@@ -193,14 +193,17 @@ def test_standalone_and_supernet_exclude_each_other(capsys):
     assert "--supernet: not allowed with argument --standalone" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [["search"], ["train", "x"]])
-def test_top_must_be_a_positive_integer(capsys, command):
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [(["search"], "--top"), (["train", "x"], "--top"), (["search"], "--trials")],
+)
+def test_counts_must_be_positive_integers(capsys, command, option):
     from ntk_nas import cli
 
     with pytest.raises(SystemExit) as exit_:
-        cli.make_parser().parse_args([*command, "--top", "0"])
+        cli.make_parser().parse_args([*command, option, "0"])
     assert exit_.value.code == 2
-    assert "--top: expected a positive integer, got '0'" in capsys.readouterr().err
+    assert f"{option}: expected a positive integer, got '0'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
