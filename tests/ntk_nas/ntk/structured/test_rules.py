@@ -35,6 +35,28 @@ def _conv(
     return f
 
 
+def _grouped_conv(z: jax.Array, w: jax.Array) -> jax.Array:
+    return lax.conv_general_dilated(
+        z,
+        w,
+        window_strides=(1, 1),
+        padding="SAME",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=3,
+    )
+
+
+def _grouped_conv_twice(params: dict[str, jax.Array], x: jax.Array) -> jax.Array:
+    """One grouped kernel ``(2, 2, 2, 6)`` applied twice, the second time with each group's two
+    output channels swapped (through reshapes and a transpose), a tanh after each; flattened.
+
+    The views differ so that a rule that misplaces the kernel's entries shows: the same
+    permutation in both uses would cancel in ``J J^T``."""
+    w = params["w"]
+    swapped = w.reshape(2, 2, 2, 3, 2).transpose(0, 1, 2, 4, 3).reshape(w.shape)
+    return jnp.tanh(_grouped_conv(jnp.tanh(_grouped_conv(x, w)), swapped)).reshape(x.shape[0], -1)
+
+
 #: name -> (f, params, input shape per sample, the rule each leaf must take).
 CASES: dict[str, tuple[Callable, dict[str, jax.Array], tuple[int, ...], dict[str, str]]] = {
     "conv 1-d, stride 2, SAME": (
@@ -79,6 +101,12 @@ CASES: dict[str, tuple[Callable, dict[str, jax.Array], tuple[int, ...], dict[str
         {"w": _normal(5, (2, 2, 2, 9))},
         (4, 4, 6),
         {"w": "conv_general_dilated"},
+    ),
+    "one grouped conv kernel used twice, through different views": (
+        _grouped_conv_twice,
+        {"w": _normal(6, (2, 2, 2, 6))},
+        (4, 4, 6),
+        {"w": "shared(conv_general_dilated+conv_general_dilated)"},
     ),
     "conv with the parameter as its input (no rule)": (
         lambda p, x: jnp.tanh(
@@ -132,6 +160,24 @@ CASES: dict[str, tuple[Callable, dict[str, jax.Array], tuple[int, ...], dict[str
         {"b": _normal(16, (4,))},
         (4,),
         {"b": "shared(sub+sub)"},
+    ),
+    "scalar scale and scalar bias": (
+        lambda p, x: jnp.tanh(p["a"] * x + p["b"]),
+        {"a": _normal(17, ()), "b": _normal(18, ())},
+        (4,),
+        {"a": "mul", "b": "add"},
+    ),
+    "one scale used twice, once transposed": (
+        lambda p, x: jnp.concatenate(
+            [
+                jnp.tanh(p["g"][None] * x).reshape(x.shape[0], -1),
+                jnp.sin(x.transpose(0, 2, 1) * p["g"].T[None]).reshape(x.shape[0], -1),
+            ],
+            axis=1,
+        ),
+        {"g": _normal(19, (2, 3))},
+        (2, 3),
+        {"g": "shared(mul+mul)"},
     ),
     "scale on either side, per channel and per pixel": (
         lambda p, x: jnp.sin(p["g"][None, None, None] * x * p["h"][None] + x).reshape(
