@@ -147,6 +147,14 @@ CASES: dict[str, tuple[Callable, dict[str, jax.Array], tuple[int, ...], dict[str
         (2, 3),
         {"w": "dot_general"},
     ),
+    "one per-head weight (output, head, contracted axes) used twice": (
+        lambda p, x: jnp.tanh(
+            jnp.einsum("nhd,fhd->nhf", jnp.tanh(jnp.einsum("nhd,fhd->nhf", x, p["w"])), p["w"])
+        ).reshape(x.shape[0], -1),
+        {"w": _normal(20, (4, 3, 4))},
+        (3, 4),
+        {"w": "shared(dot_general+dot_general)"},
+    ),
     "bias broadcast over pixels, subtracted from either side": (
         lambda p, x: jnp.tanh((x - p["b"][None]) * (p["c"][None, None, None] - x)).reshape(
             x.shape[0], -1
