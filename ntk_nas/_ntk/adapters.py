@@ -8,6 +8,9 @@ are, and how to put the tree back together:
 * An ``nnx.Module`` is split into its graph definition and state; only ``nnx.Param`` variables are
   differentiated.
 * In every case, integer and boolean leaves are never differentiated.
+* Leaves stored in a floating type narrower than float32 (bfloat16, float16) are differentiated as
+  float32 copies of the same values, so every implementation returns the same float32 kernel, to
+  float32 accuracy; the model then sees float32 parameters.
 """
 
 from __future__ import annotations
@@ -50,6 +53,17 @@ def _is_differentiable(leaf: Any) -> bool:
     return jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)
 
 
+def _widened(leaf: Any) -> Any:
+    """`leaf` in at least float32 (the same values): a bfloat16 or float16 leaf as float32."""
+    dtype = jnp.result_type(leaf)
+    wide = jnp.promote_types(dtype, jnp.float32)
+    if wide == dtype:
+        return leaf
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+        return jax.ShapeDtypeStruct(leaf.shape, wide)
+    return jnp.asarray(leaf, wide)
+
+
 def partition(params: Params) -> tuple[list[jax.Array], Callable[[list[jax.Array]], Params]]:
     """Splits `params` into its differentiable leaves and a function that puts them back.
 
@@ -57,8 +71,9 @@ def partition(params: Params) -> tuple[list[jax.Array], Callable[[list[jax.Array
       params: any pytree (Flax linen variables, nnx variables from `from_nnx`, a dict, ...).
 
     Returns:
-      ``(leaves, combine)``: the differentiable leaves, and ``combine(new_leaves)`` that returns
-      `params` with those leaves replaced. Pure and traceable: safe to call inside `jax.jit`.
+      ``(leaves, combine)``: the differentiable leaves (in at least float32), and
+      ``combine(new_leaves)`` that returns `params` with those leaves replaced. Pure and
+      traceable: safe to call inside `jax.jit`.
 
     Raises:
       NTKInputError: if `params` has no differentiable (floating-point) leaf.
@@ -82,7 +97,7 @@ def partition(params: Params) -> tuple[list[jax.Array], Callable[[list[jax.Array
             return rebuilt
         return {**params, _LINEN_PARAMS: rebuilt}
 
-    return [leaves[i] for i in positions], combine
+    return [_widened(leaves[i]) for i in positions], combine
 
 
 def leaf_names(params: Params) -> list[str]:

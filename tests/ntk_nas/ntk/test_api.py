@@ -106,6 +106,24 @@ def _plain_reference():
     return models.reference_ntk(models.plain_function, diff, rebuild, x1, x2, "full")
 
 
+@pytest.mark.parametrize("param_dtype", [jnp.bfloat16, jnp.float16])
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_low_precision_parameters_give_the_same_float32_kernel(implementation, param_dtype):
+    """Parameters stored in bfloat16 or float16 are differentiated as float32: every
+    implementation returns a float32 kernel as exact as for float32 parameters."""
+    model = nn.Sequential([nn.Dense(6, param_dtype=param_dtype), nn.tanh, nn.Dense(3)])
+    x1, x2 = (
+        jax.random.normal(jax.random.key(1), (4, 5)),
+        jax.random.normal(jax.random.key(2), (2, 5)),
+    )
+    variables = model.init(jax.random.key(0), x1)
+    reference = models.reference_ntk(model.apply, variables, lambda v: v, x1, x2, "full")
+    fn = ntk_nas.empirical_ntk_fn(model.apply, output="full", implementation=implementation)
+    kernel = fn(variables, x1, x2)
+    assert kernel.dtype == jnp.float32
+    assert models.relative_error(kernel, reference) < TOLERANCE
+
+
 @pytest.mark.parametrize("name", [*sorted(set(models.LINEN_CASES) - {"shared"}), "nnx", "plain"])
 def test_supported_models_take_the_structured_path(name):
     """Every leaf of these models has a rule: no silent fallback to Jacobians."""
