@@ -53,6 +53,10 @@ def test_top_k_precision() -> None:
     assert stats.top_k_precision(truth, truth, 10) == 1.0
     assert stats.top_k_precision(-truth, truth, 10) == 0.0
     assert stats.top_k_precision([1.0, 2.0], [2.0, 1.0], 10) == 0.0  # k is at least 1
+    # Ties are broken by position on both sides, so the 10 first of the 50 tied best are taken.
+    tied = np.tile([1.0, 0.0], 50)
+    assert stats.top_k_precision(tied, tied, 10) == 1.0
+    assert stats.top_k_precision(-np.arange(100.0), tied, 10) == 0.5
     with pytest.raises(ValueError, match="percent"):
         stats.top_k_precision(truth, truth, 0)
 

@@ -11,7 +11,14 @@ import pytest
 
 import ntk_nas
 from scorers import NTKEigSpectrum, NTKTrace, ScorerError, get, ntk_cond
-from scorers.ntk import TENAS_LEAVES, condition_number, ntk_cost, ntk_kernels, ntk_kernels_many
+from scorers.ntk import (
+    TENAS_LEAVES,
+    condition_number,
+    eigenvalues,
+    ntk_cost,
+    ntk_kernels,
+    ntk_kernels_many,
+)
 from search_spaces.nb201 import NB201Space
 from tests.scorers.models import (
     MLP,
@@ -220,6 +227,13 @@ def test_condition_number_guards_round_off() -> None:
     assert condition_number(np.array([-1e-9, 1.0, 4.0]), eps) == math.inf
     assert condition_number(np.array([1e-8, 4.0]), eps) == math.inf
     assert condition_number(np.zeros(3), eps, degenerate=1e5) == 1e5
+
+
+def test_eigenvalues_are_those_of_the_kernels_symmetric_part() -> None:
+    """Round-off can leave a kernel slightly asymmetric: both triangles count, not one."""
+    lopsided = np.array([[2.0, 1.0], [0.0, 2.0]])
+    np.testing.assert_allclose(eigenvalues(lopsided), [1.5, 2.5])
+    assert eigenvalues(np.array([[1.0, np.nan], [np.nan, 1.0]])) is None
 
 
 @pytest.mark.parametrize(
