@@ -75,6 +75,23 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_estimate() -> None:
     assert np.isnan(stats.bootstrap_ci(stats.kendall_tau, np.ones(5), x[:5], resamples=10)[0])
 
 
+def test_bootstrap_ci_holds_the_level_of_the_finite_resampled_values() -> None:
+    """The interval spans the central `level` of the resampled statistics; NaN ones are left out."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=30), rng.normal(size=30)
+    seen: list[float] = []
+
+    def recorded(a: np.ndarray, b: np.ndarray) -> float:
+        value = float("nan") if len(seen) % 4 == 0 else stats.spearman_rho(a, b)
+        seen.append(value)
+        return value
+
+    low, high = stats.bootstrap_ci(recorded, x, y, resamples=400, level=0.8, seed=0)
+    finite = np.array([v for v in seen if np.isfinite(v)])
+    assert len(finite) == 300
+    assert np.mean((finite >= low) & (finite <= high)) == pytest.approx(0.8, abs=0.01)
+
+
 def test_finite_pairs() -> None:
     x, y = stats.finite_pairs([1, np.inf, 3, np.nan], [1, 2, np.nan, 4])
     np.testing.assert_array_equal(x, [1])
