@@ -398,6 +398,7 @@ def test_class_balanced_batch(bundled: Dataset) -> None:
     assert x.shape == (200, 32, 32, 3)
     assert np.bincount(y, minlength=10).tolist() == [20] * 10
     assert y[:20].tolist() != sorted(y[:20].tolist())  # shuffled, not grouped by class
+    assert len(np.unique(x.reshape(len(x), -1), axis=0)) == 200  # distinct examples
 
 
 def test_whole_dataset_batch(bundled: Dataset) -> None:
@@ -470,10 +471,11 @@ def test_module_imports_nothing_else_from_the_project() -> None:
 def test_random_crops_are_slices_of_one_channel_reproducibly() -> None:
     images = np.arange(4 * 6 * 5 * 3, dtype=np.float32).reshape(4, 6, 5, 3)
     dataset = Dataset(images, np.arange(4), 4, "toy", (0.0,) * 3, (1.0,) * 3)
-    x, y = data_module.random_crops(dataset, 50, size=3, seed=7)
-    assert x.shape == (50, 3, 3, 1) and x.dtype == np.float32 and y.dtype == np.int64
-    again, _ = data_module.random_crops(dataset, 50, size=3, seed=7)
+    x, y = data_module.random_crops(dataset, 200, size=3, seed=7)
+    assert x.shape == (200, 3, 3, 1) and x.dtype == np.float32 and y.dtype == np.int64
+    again, _ = data_module.random_crops(dataset, 200, size=3, seed=7)
     np.testing.assert_array_equal(x, again)
+    corners = set()
     for crop, label in zip(x, y, strict=True):
         image = images[label]  # labels are the example indices here
         hits = [
@@ -484,6 +486,8 @@ def test_random_crops_are_slices_of_one_channel_reproducibly() -> None:
             if np.array_equal(image[i : i + 3, j : j + 3, c], crop[..., 0])
         ]
         assert len(hits) == 1
+        corners.add(hits[0][:2])
+    assert corners == {(i, j) for i in range(4) for j in range(3)}  # every position, edges too
     two, _ = data_module.random_crops(dataset, 5, size=2, channels=2, seed=0)
     assert two.shape == (5, 2, 2, 2) and all(a[0, 0, 0] != a[0, 0, 1] for a in two)
 
