@@ -30,6 +30,7 @@ from .ntk_dynamics import NTKDynamics as NTKDynamics
 from .registry import get as get
 from .registry import names as names
 from .registry import register as register
+from .swap import SWAP as SWAP
 from .table import score_table as score_table
 from .trainability import Trainability as Trainability
 from .zero_cost import GradNorm as GradNorm
@@ -40,6 +41,7 @@ from .zico import ZiCo as ZiCo
 
 __all__ = [
     "NASWOT",
+    "SWAP",
     "BaseScorer",
     "BatchNormScorer",
     "CostEstimating",

@@ -177,6 +177,23 @@ def hamming_distances(codes: jax.Array, units: jax.Array | None = None) -> jax.A
     )
 
 
+def joined_codes(
+    module: nn.Module, variables: Variables, x: jax.Array, *, train: bool
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Every ReLU's codes side by side (see `relu_codes`).
+
+    Returns:
+      ``(codes, units, relus)``: float32 codes ``(N, A)`` of all `A` units; whether each unit is
+      active, float32 ``(A,)`` (0.0 inside an op that a supernet weighs by zero); and the number
+      of active ReLU calls, a float32 scalar.
+    """
+    codes = relu_codes(module, variables, x, train=train)
+    joined = jnp.concatenate([jnp.zeros((x.shape[0], 0)), *(c for c, _ in codes)], axis=1)
+    units = jnp.concatenate([jnp.zeros((0,)), *(jnp.full((c.shape[1],), a) for c, a in codes)])
+    relus = jnp.sum(jnp.stack([a for _, a in codes] + [jnp.zeros(())]))
+    return joined, units, relus
+
+
 @per_module_cache
 def code_distances(
     module: nn.Module, train: bool
@@ -188,11 +205,8 @@ def code_distances(
     """
 
     def f(variables: Variables, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        codes = relu_codes(module, variables, x, train=train)
-        joined = jnp.concatenate([jnp.zeros((x.shape[0], 0)), *(c for c, _ in codes)], axis=1)
-        active = jnp.concatenate([jnp.zeros((0,)), *(jnp.full((c.shape[1],), a) for c, a in codes)])
-        relus = jnp.sum(jnp.stack([a for _, a in codes] + [jnp.zeros(())]))
-        return hamming_distances(joined, active), jnp.sum(active), relus
+        codes, units, relus = joined_codes(module, variables, x, train=train)
+        return hamming_distances(codes, units), jnp.sum(units), relus
 
     return jax.jit(f)
 

@@ -14,6 +14,7 @@ from scorers.meco import MeCo
 from scorers.naswot import NASWOT
 from scorers.ntk import NTKEigSpectrum, NTKTrace, ntk_cond
 from scorers.ntk_dynamics import NTKDynamics
+from scorers.swap import SWAP
 from scorers.trainability import Trainability
 from scorers.zero_cost import GradNorm, JacobCov, Snip, Synflow
 from scorers.zico import ZiCo
@@ -27,6 +28,7 @@ _FACTORIES: dict[str, Factory] = {
     "ntk_dynamics": NTKDynamics,
     "naswot": NASWOT,
     "meco": MeCo,
+    "swap": SWAP,
     "linear_regions": LinearRegions,
     "synflow": Synflow,
     "grad_norm": GradNorm,

@@ -21,6 +21,7 @@ BUILT_IN = [
     "params",
     "progressivity",
     "snip",
+    "swap",
     "synflow",
     "trainability",
     "zico",
