@@ -120,6 +120,11 @@ COMBINATIONS: tuple[tuple[tuple[str, ...], bool], ...] = (
         ("ntk_cond", "naswot", "meco", "expressivity", "progressivity", "trainability", "params"),
         True,
     ),
+    # SWAP with params (its regularised form's intent), with naswot and with AZ-NAS's proxies;
+    # fixed before scoring the 725 cells and the whole space.
+    (("swap", "params"), True),
+    (("naswot", "swap", "params"), True),
+    (("swap", "expressivity", "progressivity", "params"), True),
 )
 KEY_COLUMNS = ("data", "arch_index", "arch_str")
 

@@ -55,6 +55,9 @@ def test_only_the_given_units_are_counted() -> None:
     units = np.array([0, 1, 1, 0, 0], np.float32)  # b twice
     assert count_patterns(jnp.asarray(codes), jnp.asarray(units)) == 1
     assert count_patterns(jnp.asarray(codes), jnp.zeros(5)) == 0
+    units = np.array([0, 0, 0, 0, 1], np.float32)  # c, whose pattern an uncounted unit shares
+    codes[:, 3] = codes[:, 4]
+    assert count_patterns(jnp.asarray(codes), jnp.asarray(units)) == 1
     assert count_patterns(jnp.zeros((2, 0))) == 0
 
 
