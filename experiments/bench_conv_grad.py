@@ -6,8 +6,8 @@ level of the program (``kernel_top``), inside a ``lax.cond`` branch (``kernel_co
 a ``lax.map`` of one step (``kernel_map``), and for comparison the gradient with respect to its
 input at the top level and in a ``lax.cond`` (``input_top``, ``input_cond``). One JSON line per
 shape: the median seconds of ``--repeats`` calls after a first one, and the ratios of each
-control-flow way to the same gradient at the top level. This is why the NTK engine
-chains its tiles on CPU instead of looping over them (`ntk_nas._ntk.blocks`).
+control-flow way to the same gradient at the top level (3 significant figures). This is why
+the NTK engine chains its tiles on CPU instead of looping over them (`ntk_nas._ntk.blocks`).
 
     python experiments/bench_conv_grad.py
     python experiments/bench_conv_grad.py --shapes 64,32,16 64,8,64
@@ -117,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         row = {"batch": batch, "size": size, "channels": channels}
         row |= {f"{name}_s": round(s, 4) for name, s in seconds.items()}
         row |= {
-            f"{way}_over_top": round(seconds[way] / seconds[top], 1) for way, top in RATIOS.items()
+            f"{way}_over_top": float(f"{seconds[way] / seconds[top]:.3g}")
+            for way, top in RATIOS.items()
         }
         print(json.dumps(row), flush=True)
 
