@@ -74,18 +74,21 @@ def format_cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def best_so_far(values: Sequence[float], minimize: bool) -> np.ndarray:
+    """``(T,)`` running minimum of the trial values if `minimize`, else running maximum;
+    NaN values are skipped (NaN only until the first number)."""
+    running = np.fmin if minimize else np.fmax
+    return running.accumulate(np.asarray(values, dtype=float))
+
+
 def plot_history(values: Sequence[float], minimize: bool, label: str, path: Path) -> None:
-    """Score per trial and the best so far."""
-    best: list[float] = []
-    for v in values:
-        previous = best[-1] if best else v
-        best.append(min(previous, v) if minimize else max(previous, v))
+    """Score per trial and the best so far; the y axis scales as `scale_for` says."""
+    best = best_so_far(values, minimize)
     figure, axes = plt.subplots(figsize=(6, 4))
     axes.plot(range(len(values)), values, "o", markersize=3, alpha=0.6, label="trial")
     axes.plot(range(len(best)), best, "-", label="best so far")
     axes.set(xlabel="trial", ylabel=label, title="Optimisation history")
-    if values and min(values) > 0 and max(values) / min(values) > 100:
-        axes.set_yscale("log")
+    axes.set_yscale(scale_for(np.asarray(values, dtype=float)))
     axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -139,9 +142,11 @@ def plot_scatter(panels: Sequence[ScatterPanel], path: Path) -> None:
 
 
 def scale_for(values: np.ndarray) -> str:
-    """``log`` for positive values spanning more than two decades, ``symlog`` when their
-    magnitudes do and some are not positive, else ``linear``."""
-    magnitude = np.abs(values[values != 0])
-    if len(magnitude) < 2 or magnitude.max() / magnitude.min() < 100:
+    """``log`` for finite values, all positive, spanning more than two decades (max / min
+    above 100), ``symlog`` when their magnitudes do and some are not positive, else
+    ``linear``; non-finite values are left out."""
+    finite = values[np.isfinite(values)]
+    magnitude = np.abs(finite[finite != 0])
+    if len(magnitude) < 2 or magnitude.max() / magnitude.min() <= 100:
         return "linear"
-    return "log" if (values > 0).all() else "symlog"
+    return "log" if (finite > 0).all() else "symlog"
