@@ -51,6 +51,11 @@ def test_format_table_without_ranks() -> None:
     assert table.splitlines() == ["n ", "--", "12", "3 "]
 
 
+def test_format_table_shows_ten_rows_by_default() -> None:
+    table = results.format_table([{"n": n} for n in range(11)], ["n"])
+    assert table.splitlines()[-1].split() == ["10", "9"]
+
+
 @pytest.mark.parametrize(
     ("value", "cell"),
     [(123456789.0, "1.23457e+08"), (0.5, "0.5"), (None, ""), (7, "7"), ("x", "x"), (True, "True")],
@@ -85,7 +90,7 @@ def test_best_so_far_skips_nan(minimize: bool, best: list[float]) -> None:
 @pytest.mark.parametrize(
     ("values", "scale"),
     [
-        ([1.0, 50.0], "linear"),  # under two decades
+        ([20.0, 1e3], "linear"),  # under two decades
         ([1.0, 100.0], "linear"),  # exactly two decades
         ([1.0, 100.5], "log"),
         ([2.0, 5e3], "log"),
