@@ -22,6 +22,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ntk_nas import results
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_ANCHOR = Path("/work/shared/anchors/bench_anchor.py")
 NT_IMPLEMENTATIONS = {
@@ -81,26 +83,22 @@ def table(nt: dict[tuple[str, str, str], float], ours: dict[tuple[str, str, str]
         *(f"ours {name}" for name in OURS),
         "NT fastest / ours fastest",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for model, output in cases:
         theirs = {name: s for (m, o, name), s in nt.items() if (m, o) == (model, output)}
         mine = {name: s for (m, o, name), s in ours.items() if (m, o) == (model, output)}
         best_nt, best_ours = _fastest(theirs, nt_names), _fastest(mine, OURS[:3])
         ratio = f"{best_nt[1] / best_ours[1]:.2f}" if best_nt and best_ours else "-"
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    model,
-                    output,
-                    *(_cell(theirs.get(name)) for name in nt_names),
-                    *(_cell(mine.get(name)) for name in OURS),
-                    ratio,
-                ]
-            )
-            + " |"
+        rows.append(
+            [
+                model,
+                output,
+                *(_cell(theirs.get(name)) for name in nt_names),
+                *(_cell(mine.get(name)) for name in OURS),
+                ratio,
+            ]
         )
-    return "\n".join(lines)
+    return results.markdown_table(header, rows)
 
 
 def run(command: Sequence[str], out: Path) -> None:

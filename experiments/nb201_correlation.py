@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -366,42 +365,41 @@ def published_correlations(
 def table(report: dict[str, Any]) -> str:
     """Markdown: one row per target and scorer: n, tau and rho [95% CI], top-10% precision."""
     targets = list(report["targets"])
-    lines = [
-        "| target (inputs) | scorer | n | Kendall tau [95% CI] | Spearman rho [95% CI] | top-10% |",
-        "|---|---|---|---|---|---|",
-    ]
-    for t in targets:
-        data = report["targets"][t]["data"]
-        for name, c in report["targets"][t]["scorers"].items():
-            cells = [_with_ci(c, "kendall_tau"), _with_ci(c, "spearman_rho")]
-            lines.append(
-                f"| {t} ({data}) | {name} | {c['n']} | {' | '.join(cells)} "
-                f"| {_f(c['top10_precision'])} |"
-            )
-    if "published" in report:
-        lines += [
-            "",
-            "Published NAS-Bench-Suite-Zero proxies on the same cells:",
-            "",
-            "| proxy | " + " | ".join(f"{t} tau | {t} rho | {t} top-10%" for t in targets) + " |",
-            "|---" * (1 + 3 * len(targets)) + "|",
-        ]
-        for proxy in PUBLISHED:
-            cells = []
-            for t in targets:
-                c = report["published"][t][proxy]
-                cells += [_f(c["kendall_tau"]), _f(c["spearman_rho"]), _f(c["top10_precision"])]
-            lines.append(f"| {proxy} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _f(value: float) -> str:
-    return "nan" if not math.isfinite(value) else f"{value:.3f}"
-
-
-def _with_ci(c: dict[str, Any], key: str) -> str:
-    low, high = c[f"{key}_ci95"]
-    return f"{_f(c[key])} [{_f(low)}, {_f(high)}]"
+    header = ["target (inputs)", "scorer", "n"]
+    header += ["Kendall tau [95% CI]", "Spearman rho [95% CI]", "top-10%"]
+    text = results.markdown_table(
+        header,
+        (
+            [
+                f"{t} ({report['targets'][t]['data']})",
+                name,
+                c["n"],
+                results.format_interval(c, "kendall_tau"),
+                results.format_interval(c, "spearman_rho"),
+                results.format_figure(c["top10_precision"]),
+            ]
+            for t in targets
+            for name, c in report["targets"][t]["scorers"].items()
+        ),
+    )
+    if "published" not in report:
+        return text
+    statistics = ("kendall_tau", "spearman_rho", "top10_precision")
+    published = results.markdown_table(
+        ["proxy", *(f"{t} {s}" for t in targets for s in ("tau", "rho", "top-10%"))],
+        (
+            [
+                proxy,
+                *(
+                    results.format_figure(report["published"][t][proxy][s])
+                    for t in targets
+                    for s in statistics
+                ),
+            ]
+            for proxy in PUBLISHED
+        ),
+    )
+    return f"{text}\n\nPublished NAS-Bench-Suite-Zero proxies on the same cells:\n\n{published}"
 
 
 def scatter_plots(

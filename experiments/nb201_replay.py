@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from ntk_nas import results
+
 try:  # run as a script (python experiments/nb201_replay.py) or imported as a module
     from experiments import nb201_search
     from experiments.nb201_correlation import (
@@ -205,36 +207,49 @@ def share_reaching_tenas(table: Table) -> float:
 
 def markdown(report: Mapping[str, Any], replicates: int) -> str:
     """Markdown: per budget, the replayed picks; then each method's pick of the whole table."""
-    names = list(nb201_search.DATASETS.values())
-    lines = []
-    for budget, methods in report["budgets"].items():
-        lines += [
-            f"| method ({replicates} replays of {budget} cells) | " + " | ".join(names)
-            + f" | picks >= {TENAS_CIFAR10:.2f} |",
-            "|---" * (2 + len(names)) + "|",
-        ]  # fmt: skip
-        for method, entry in methods.items():
-            stats = " | ".join(
-                f"{entry[t]['mean']:.2f} ± {entry[t]['std']:.2f}" for t in nb201_search.DATASETS
-            )
-            lines.append(f"| {method} | {stats} | {entry['reaches_tenas_cifar10']:.1%} |")
-        lines.append("")
-    top = next(iter(report["table_picks"].values()))["top"]["cells"]
-    lines += [
-        "| method (pick of the whole table) | " + " | ".join(names)
-        + f" | its {top} best cells, {names[0]} | arch |",
-        "|---" * (3 + len(names)) + "|",
-    ]  # fmt: skip
-    for method, pick in report["table_picks"].items():
-        accuracy = " | ".join(f"{pick[t]:.2f}" for t in nb201_search.DATASETS)
-        best = pick["top"]["cifar10"]
-        arch = pick["arch_str"].replace("|", "\\|")  # a pipe would end the table cell
-        lines.append(
-            f"| {method} | {accuracy} | {best['mean']:.2f} ± {best['std']:.2f} | `{arch}` |"
+    datasets = nb201_search.DATASETS
+    blocks = [
+        results.markdown_table(
+            [
+                f"method ({replicates} replays of {budget} cells)",
+                *datasets.values(),
+                f"picks >= {TENAS_CIFAR10:.2f}",
+            ],
+            (
+                [
+                    method,
+                    *(results.format_mean_std(entry[t]) for t in datasets),
+                    f"{entry['reaches_tenas_cifar10']:.1%}",
+                ]
+                for method, entry in methods.items()
+            ),
         )
+        for budget, methods in report["budgets"].items()
+    ]
+    picks = report["table_picks"]
+    top = next(iter(picks.values()))["top"]["cells"]
+    blocks.append(
+        results.markdown_table(
+            [
+                "method (pick of the whole table)",
+                *datasets.values(),
+                f"its {top} best cells, {datasets['cifar10']}",
+                "arch",
+            ],
+            (
+                [
+                    method,
+                    *(f"{pick[t]:.2f}" for t in datasets),
+                    results.format_mean_std(pick["top"]["cifar10"]),
+                    f"`{pick['arch_str']}`",
+                ]
+                for method, pick in picks.items()
+            ),
+        )
+    )
     share = report["share_reaching_tenas"]
-    lines += ["", f"Cells of the table at or above {TENAS_CIFAR10:.2f} on CIFAR-10: {share:.2%}."]
-    return "\n".join(lines)
+    blocks.append(f"Cells of the table at or above {TENAS_CIFAR10:.2f} on CIFAR-10: {share:.2%}.")
+    return "\n\n".join(blocks)
 
 
 # ----------------------------------------------------------------------------- main

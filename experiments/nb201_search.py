@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from ntk_nas import results
+
 try:  # run as a script (python experiments/nb201_search.py) or imported as a module
     from experiments.nb201_correlation import DEFAULT_ACC, parse_build, read_accuracies
 except ImportError:  # pragma: no cover
@@ -342,35 +344,26 @@ def summarise(
 def table(summary: Mapping[str, Any], trials: int | None = None) -> str:
     """Markdown: method | accuracy per dataset (mean +- std over seeds) | wall s per search;
     with `trials`, the best of the sampled cells (a sampling search's oracle)."""
-    lines = [
-        "| method | " + " | ".join(DATASETS.values()) + " | wall s per search |",
-        "|---" * (2 + len(DATASETS)) + "|",
+    rows = [
+        [method, *(results.format_mean_std(entry[t]) for t in (*DATASETS, "wall_s"))]
+        for method, entry in summary["methods"].items()
     ]
-
-    def cell(stat: Mapping[str, float]) -> str:
-        return f"{stat['mean']:.2f} ± {stat['std']:.2f}"
-
-    for method, entry in summary["methods"].items():
-        accuracy = " | ".join(cell(entry[t]) for t in DATASETS)
-        lines.append(f"| {method} | {accuracy} | {cell(entry['wall_s'])} |")
     if trials is not None:
         best = summary["references"]["best_sampled"]
-        lines.append(
-            f"| best of the {trials} sampled (oracle) | "
-            + " | ".join(cell(best[t]) for t in DATASETS)
-            + " | - |"
+        rows.append(
+            [f"best of the {trials} sampled (oracle)"]
+            + [results.format_mean_std(best[t]) for t in DATASETS]
+            + ["-"]
         )
     optimum = summary["references"]["optimum"]
-    lines.append(
-        "| NAS-Bench-201 optimum | " + " | ".join(f"{optimum[t]:.2f}" for t in DATASETS) + " | - |"
-    )
+    rows.append(["NAS-Bench-201 optimum", *(f"{optimum[t]:.2f}" for t in DATASETS), "-"])
     for name, published in PUBLISHED.items():
         values = [
             f"{published[t][0]:.2f} ± {published[t][1]:.2f}" if t in published else "-"
             for t in DATASETS
         ]
-        lines.append(f"| {name} | {' | '.join(values)} | {published['cost']} |")
-    return "\n".join(lines)
+        rows.append([name, *values, published["cost"]])
+    return results.markdown_table(["method", *DATASETS.values(), "wall s per search"], rows)
 
 
 def verdicts(summary: Mapping[str, Any]) -> list[str]:

@@ -2,7 +2,7 @@
 
 Each run folder holds the ``correlation.json`` of one seed (initialisation and scoring batch),
 scored on the same cells. For every target and every scorer (or rank combination) present in all
-runs, prints Kendall tau and Spearman rho as mean +- std over the runs (sample std, ``ddof=1``)
+runs, prints Kendall tau and Spearman rho as mean ± std over the runs (sample std, ``ddof=1``)
 with each run's value, and writes them to ``--out`` as JSON.
 
     python experiments/seed_spread.py runs/subset runs/seeds/s1 runs/seeds/s2 --out spread.json
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ntk_nas import results
 
 STATISTICS = ("kendall_tau", "spearman_rho")
 
@@ -57,17 +59,17 @@ def spread(reports: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str
 
 
 def table(found: Mapping[str, Mapping[str, Mapping[str, Any]]], runs: int) -> str:
-    """A markdown table: one row per target and scorer, mean +- std of each statistic."""
-    lines = [
-        f"| target | scorer | n | Kendall tau (mean +- std, {runs} seeds) | Spearman rho |",
-        "|---|---|---|---|---|",
-    ]
-    for target, scorers in found.items():
-        for name, figures in scorers.items():
-            cells = [f"{figures[s]['mean']:.3f} +- {figures[s]['std']:.3f}" for s in STATISTICS]
-            sizes = "/".join(map(str, sorted(set(figures["n"]))))
-            lines.append(f"| {target} | {name} | {sizes} | {' | '.join(cells)} |")
-    return "\n".join(lines)
+    """A markdown table: one row per target and scorer, mean ± std of each statistic."""
+    header = ["target", "scorer", "n", f"Kendall tau (mean ± std, {runs} seeds)", "Spearman rho"]
+    return results.markdown_table(
+        header,
+        (
+            [target, name, "/".join(map(str, sorted(set(figures["n"]))))]
+            + [results.format_mean_std(figures[s], digits=3) for s in STATISTICS]
+            for target, scorers in found.items()
+            for name, figures in scorers.items()
+        ),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

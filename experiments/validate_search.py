@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from ntk_nas import results
+
 try:  # run as a script (python experiments/validate_search.py) or imported as a module
     from experiments import nb201_correlation
 except ImportError:  # pragma: no cover
@@ -350,59 +352,68 @@ def table(report: dict[str, Any]) -> str:
     """Markdown: the trained archs, the two groups, and the correlations."""
     s = report["settings"]
     bench = s["target"] is not None
-    bench_name = f"NB201 {s['target']} acc %" if bench else None
-    lines = [
+    bench_name = f"NB201 {s['target']} acc %"
+    settings = (
         f"{s['space']} ({_options(s['build'])}), scorer {s['scorer']}, {s['pool']} candidates, "
         f"top {s['top']} + {s['top']} random; {_count(s['training']['epochs'], 'epoch')} on "
-        f"{s['train_images']} images ({s['held_out_images']} more held out) of {s['data']}",
-        "",
-        "| group | score rank | arch | score | params | held-out acc %"
-        + (f" | {bench_name} |" if bench else " |"),
-        "|---|---|---|---|---|---" + ("|---|" if bench else "|"),
-    ]
+        f"{s['train_images']} images ({s['held_out_images']} more held out) of {s['data']}"
+    )
+    arch_rows = []
     for r in report["archs"]:
-        cells = [
-            r["group"],
-            str(r["score_rank"]),
-            f"`{r['arch']}`",
-            f"{r['score']:.4g}",
-            f"{r['params']:,.0f}",
-            _f(r["held_out_acc_pct"], 1),
-        ]
+        row = [r["group"], r["score_rank"], f"`{r['arch']}`", f"{r['score']:.4g}"]
+        row += [f"{r['params']:,.0f}", results.format_figure(r["held_out_acc_pct"], 1)]
         if bench:
-            cells.append(_f(r["benchmark_acc_pct"], 2))
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "| group | n | held-out acc % (mean ± std)"
-        + (f" | {bench_name} (mean ± std) |" if bench else " |"),
-        "|---|---|---" + ("|---|" if bench else "|"),
-    ]
+            row.append(results.format_figure(r["benchmark_acc_pct"], 2))
+        arch_rows.append(row)
+    arch_header = ["group", "score rank", "arch", "score", "params", "held-out acc %"]
+    group_rows = []
     for group in GROUPS:
-        g = report["groups"][group]
-        cells = [group, str(g["held_out_acc_pct"]["n"]), _pm(g["held_out_acc_pct"])]
+        figures = report["groups"][group]
+        row = [group, figures["held_out_acc_pct"]["n"]]
+        row.append(results.format_mean_std(figures["held_out_acc_pct"], 1))
         if bench:
-            cells.append(_pm(g["benchmark_acc_pct"]))
-        lines.append("| " + " | ".join(cells) + " |")
-    beats = report["top_beats_random"]
-    lines += [
-        "",
-        f"Top beats random in {_f(beats['held_out_acc_pct'], 2)} of the (top, random) pairs "
-        "on held-out accuracy"
-        + (f", {_f(beats['benchmark_acc_pct'], 2)} on benchmark accuracy." if bench else "."),
-        "",
-        "| x (higher predicts better) | y | over | n | Kendall tau [95% CI] | "
-        "Spearman rho [95% CI] |",
-        "|---|---|---|---|---|---|",
-    ]
-    for c in report["correlations"]:
-        over = f"{s['pool']} candidates" if c["over"] == "candidates" else "trained archs"
-        y = bench_name.removesuffix(" %") if c["y"] == "benchmark" and bench_name else c["y"]
-        lines.append(
-            f"| {c['x']} | {y} | {over} | {c['n']} | {_ci(c, 'kendall_tau')} | "
-            f"{_ci(c, 'spearman_rho')} |"
-        )
-    return "\n".join(lines)
+            row.append(results.format_mean_std(figures["benchmark_acc_pct"], 1))
+        group_rows.append(row)
+    group_header = ["group", "n", "held-out acc % (mean ± std)"]
+    if bench:
+        arch_header.append(bench_name)
+        group_header.append(f"{bench_name} (mean ± std)")
+    beats = {k: results.format_figure(v, 2) for k, v in report["top_beats_random"].items()}
+    beating = (
+        f"Top beats random in {beats['held_out_acc_pct']} of the (top, random) pairs on "
+        "held-out accuracy"
+        + (f", {beats['benchmark_acc_pct']} on benchmark accuracy." if bench else ".")
+    )
+    correlations = results.markdown_table(
+        [
+            "x (higher predicts better)",
+            "y",
+            "over",
+            "n",
+            "Kendall tau [95% CI]",
+            "Spearman rho [95% CI]",
+        ],
+        (
+            [
+                c["x"],
+                bench_name.removesuffix(" %") if c["y"] == "benchmark" else c["y"],
+                f"{s['pool']} candidates" if c["over"] == "candidates" else "trained archs",
+                c["n"],
+                results.format_interval(c, "kendall_tau"),
+                results.format_interval(c, "spearman_rho"),
+            ]
+            for c in report["correlations"]
+        ),
+    )
+    return "\n\n".join(
+        [
+            settings,
+            results.markdown_table(arch_header, arch_rows),
+            results.markdown_table(group_header, group_rows),
+            beating,
+            correlations,
+        ]
+    )
 
 
 def _count(n: int, noun: str) -> str:
@@ -411,19 +422,6 @@ def _count(n: int, noun: str) -> str:
 
 def _options(options: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in options.items()) or "default size"
-
-
-def _f(value: float, digits: int = 3) -> str:
-    return f"{value:.{digits}f}" if math.isfinite(value) else "nan"
-
-
-def _pm(g: dict[str, float]) -> str:
-    return f"{_f(g['mean'], 1)} ± {_f(g['std'], 1)}"
-
-
-def _ci(c: dict[str, Any], key: str) -> str:
-    low, high = c[f"{key}_ci95"]
-    return f"{_f(c[key])} [{_f(low)}, {_f(high)}]"
 
 
 # ----------------------------------------------------------------------------- main
@@ -552,7 +550,6 @@ def run(args: argparse.Namespace) -> int:
 
     import search_spaces
     from ntk_nas.data import load_dataset
-    from ntk_nas.results import write_csv, write_json
     from ntk_nas.training import TrainConfig
 
     start = time.perf_counter()
@@ -653,8 +650,8 @@ def run(args: argparse.Namespace) -> int:
             "this_run": time.perf_counter() - start,
         },
     }
-    write_csv(rows, args.out / "validate.csv")
-    write_json(report, args.out / "validate.json")
+    results.write_csv(rows, args.out / "validate.csv")
+    results.write_json(report, args.out / "validate.json")
     text = table(report)
     (args.out / "table.md").write_text(text + "\n")
     print(text)

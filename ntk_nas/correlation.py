@@ -319,29 +319,22 @@ def correlations(
 def format_report(report: Report) -> str:
     """A plain-text table: one line per target and score."""
     header = ["target", "score", "n", "Kendall tau [95% CI]", "Spearman rho [95% CI]", "top-10%"]
-    lines = [header]
-    for target, by_score in report.items():
-        for name, c in by_score.items():
-            lines.append(
+    rows = [
+        dict(
+            zip(
+                header,
                 [
                     target,
                     name,
-                    str(c["n"]),
-                    _with_interval(c["kendall_tau"], c["kendall_tau_ci95"]),
-                    _with_interval(c["spearman_rho"], c["spearman_rho_ci95"]),
-                    _figure(c["top10_precision"]),
-                ]
+                    c["n"],
+                    results.format_interval(c, "kendall_tau"),
+                    results.format_interval(c, "spearman_rho"),
+                    results.format_figure(c["top10_precision"]),
+                ],
+                strict=True,
             )
-    widths = [max(len(line[j]) for line in lines) for j in range(len(header))]
-    text = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
-    text.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in text)
-
-
-def _figure(value: float) -> str:
-    return f"{value:.3f}" if math.isfinite(value) else "nan"
-
-
-def _with_interval(value: float, interval: Sequence[float]) -> str:
-    low, high = interval
-    return f"{_figure(value)} [{_figure(low)}, {_figure(high)}]"
+        )
+        for target, by_score in report.items()
+        for name, c in by_score.items()
+    ]
+    return results.format_table(rows, header, len(rows), ranked=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,8 @@ def _finite(value: Any) -> Any:
 def format_table(
     rows: Sequence[Row], columns: Sequence[str], limit: int = 10, *, ranked: bool = True
 ) -> str:
-    """A plain-text table of the first `limit` rows, with a rank column if `ranked`."""
+    """A plain-text table of the first `limit` rows, with a rank column if `ranked`; columns
+    left-aligned, no trailing spaces."""
     shown = rows[:limit]
     cells = [["rank", *columns]] if ranked else [list(columns)]
     cells += [
@@ -64,7 +65,7 @@ def format_table(
     widths = [max(len(line[j]) for line in cells) for j in range(len(cells[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def format_cell(value: Any) -> str:
@@ -79,6 +80,32 @@ def best_so_far(values: Sequence[float], minimize: bool) -> np.ndarray:
     NaN values are skipped (NaN only until the first number)."""
     running = np.fmin if minimize else np.fmax
     return running.accumulate(np.asarray(values, dtype=float))
+
+
+def format_figure(value: float, digits: int = 3) -> str:
+    """`value` to `digits` decimals, or ``nan`` where it is not finite."""
+    return f"{value:.{digits}f}" if math.isfinite(value) else "nan"
+
+
+def format_mean_std(figures: Mapping[str, float], digits: int = 2) -> str:
+    """``mean ± std`` of figures with those keys, each by `format_figure`."""
+    return f"{format_figure(figures['mean'], digits)} ± {format_figure(figures['std'], digits)}"
+
+
+def format_interval(figures: Mapping[str, Any], statistic: str) -> str:
+    """``value [low, high]``: one statistic of `stats.correlations`'s figures (``kendall_tau``,
+    ``spearman_rho``) with its 95% interval, each by `format_figure`."""
+    low, high = figures[f"{statistic}_ci95"]
+    return f"{format_figure(figures[statistic])} [{format_figure(low)}, {format_figure(high)}]"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A Markdown table: the header, a rule, then one line per row (cells by `format_cell`,
+    with a pipe escaped so that an arch string stays in its cell)."""
+    lines = [header, *([format_cell(c).replace("|", "\\|") for c in row] for row in rows)]
+    text = ["| " + " | ".join(line) + " |" for line in lines]
+    text.insert(1, "|" + "---|" * len(header))
+    return "\n".join(text)
 
 
 def plot_history(values: Sequence[float], minimize: bool, label: str, path: Path) -> None:

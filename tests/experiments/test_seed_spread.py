@@ -42,7 +42,7 @@ def test_mean_and_sample_std_over_runs(tmp_path: Path, capsys) -> None:
     assert tau["mean"] == pytest.approx(0.5) and tau["std"] == pytest.approx(0.1)
     assert tau["runs"] == [0.4, 0.5, 0.6]
     assert found["cifar10"]["a"]["spearman_rho"]["mean"] == pytest.approx(0.7)
-    assert "| cifar10 | a | 10 | 0.500 +- 0.100 | 0.700 +- 0.100 |" in capsys.readouterr().out
+    assert "| cifar10 | a | 10 | 0.500 ± 0.100 | 0.700 ± 0.100 |" in capsys.readouterr().out
 
 
 def test_a_folder_without_a_report_is_named(tmp_path: Path) -> None:

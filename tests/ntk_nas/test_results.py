@@ -39,16 +39,16 @@ def test_write_json_writes_non_finite_floats_as_strings_at_any_depth(tmp_path) -
 def test_format_table_ranks_the_first_rows_in_aligned_columns() -> None:
     rows = [{"arch": "long-name", "score": 1 / 3}, {"arch": "b", "score": None}, {"arch": "c"}]
     assert results.format_table(rows, ["arch", "score"], limit=2).splitlines() == [
-        "rank  arch       score   ",
+        "rank  arch       score",
         "----  ---------  --------",
         "1     long-name  0.333333",
-        "2     b                  ",
+        "2     b",
     ]
 
 
 def test_format_table_without_ranks() -> None:
     table = results.format_table([{"n": 12}, {"n": 3}], ["n"], ranked=False)
-    assert table.splitlines() == ["n ", "--", "12", "3 "]
+    assert table.splitlines() == ["n", "--", "12", "3"]
 
 
 def test_format_table_shows_ten_rows_by_default() -> None:
@@ -62,6 +62,26 @@ def test_format_table_shows_ten_rows_by_default() -> None:
 )
 def test_format_cell(value: object, cell: str) -> None:
     assert results.format_cell(value) == cell
+
+
+def test_markdown_table() -> None:
+    table = results.markdown_table(["method", "acc"], [["a", 0.5], ["b|c", None]])
+    assert table.splitlines() == ["| method | acc |", "|---|---|", "| a | 0.5 |", "| b\\|c |  |"]
+
+
+@pytest.mark.parametrize(
+    ("value", "digits", "text"),
+    [(0.12345, 3, "0.123"), (93.456, 1, "93.5"), (math.nan, 2, "nan"), (-math.inf, 3, "nan")],
+)
+def test_format_figure(value: float, digits: int, text: str) -> None:
+    assert results.format_figure(value, digits) == text
+
+
+def test_format_mean_std_and_interval() -> None:
+    assert results.format_mean_std({"mean": 93.705, "std": math.nan}) == "93.70 ± nan"
+    assert results.format_mean_std({"mean": 0.5, "std": 0.25}, digits=1) == "0.5 ± 0.2"
+    figures = {"kendall_tau": 0.5, "kendall_tau_ci95": [0.1234, math.nan]}
+    assert results.format_interval(figures, "kendall_tau") == "0.500 [0.123, nan]"
 
 
 @pytest.mark.parametrize(
