@@ -89,9 +89,14 @@ def test_a_target_that_is_the_score_ranks_perfectly_and_the_run_resumes(
     )
     assert again.report["size"] == found.report["size"]  # the scores, read back exactly
     assert again.report["noise"] == found.report["noise"]
-    clash = correlation.Table(ARCHS, {"params": np.zeros(len(ARCHS))})
-    with pytest.raises(StudyError, match="target column 'params' has the name of a column"):
-        correlation.correlate("nb201", clash, "params", **OPTIONS)
+    one_resample = correlation.correlate(
+        "nb201", table, ["params", "naswot"], resamples=1, out=out, **OPTIONS
+    )
+    assert one_resample.report["size"]["params"]["kendall_tau"] == pytest.approx(1.0)
+    for taken in ("params", "naswot.seconds"):  # a score, or a figure of one
+        clash = correlation.Table(ARCHS, {taken: np.zeros(len(ARCHS))})
+        with pytest.raises(StudyError, match=f"target column '{taken}' has the name of a column"):
+            correlation.correlate("nb201", clash, ["params", "naswot"], **OPTIONS)
     typo = correlation.Table([ARCHS[0], ARCHS[1].replace("none", "nothing")], {"acc": np.ones(2)})
     with pytest.raises(StudyError, match=r"row 2 of the table: invalid op 'nothing~1'"):
         correlation.correlate("nb201", typo, "params", **OPTIONS)
@@ -124,6 +129,7 @@ def test_sample_is_reproducible_and_keeps_the_table_order() -> None:
     assert len(drawn.archs) == 3 and list(drawn.targets["acc"]) == sorted(drawn.targets["acc"])
     assert [ARCHS[int(i)] for i in drawn.targets["acc"]] == drawn.archs
     assert correlation.sample(table, None, seed=0) is table
+    assert correlation.sample(table, len(ARCHS), seed=0) is table
     assert correlation.sample(table, 100, seed=0) is table
     with pytest.raises(StudyError, match="at least one architecture, got 0"):
         correlation.sample(table, 0, seed=0)
@@ -142,3 +148,19 @@ def test_format_report_lines_up_one_row_per_target_and_score() -> None:
     lines = text.splitlines()
     assert len(lines) == 4 and lines[1].startswith("------")
     assert " ".join(lines[2].split()) == "acc params 5 0.500 [0.100, 0.900] nan [nan, nan] 1.000"
+
+
+def test_score_log_appends_rows_under_its_first_header(tmp_path) -> None:
+    path = tmp_path / "scores.csv"
+    log = correlation.ScoreLog(path)
+    log({})
+    assert not path.exists()  # nothing scored, no file
+    log({"a": {"params": 1.0, "params.seconds": 0.5}})
+    log({"b": {"params": 2.0, "extra": 9.0}, "c": {"params": float("nan")}})
+    scores = correlation.read_scores(path)
+    assert list(scores) == ["a", "b", "c"]
+    assert scores["b"]["params"] == 2.0 and "extra" not in scores["b"]  # not in the header
+    assert np.isnan(scores["b"]["params.seconds"])  # empty cell, read back as NaN
+    assert scores["a"] == {"params": 1.0, "params.seconds": 0.5}
+    assert np.isnan(scores["c"]["params"])
+    assert correlation.read_scores(tmp_path / "absent.csv") == {}
