@@ -76,6 +76,8 @@ def test_a_target_that_is_the_score_ranks_perfectly_and_the_run_resumes(
     assert [r["size"] for r in found.rows] == [params_by_arch[a] for a in ARCHS]
     saved = json.loads((out / "correlation.json").read_text())
     assert saved["report"]["size"]["params"]["kendall_tau"] == pytest.approx(1.0)
+    assert saved["settings"]["build_options"] == {"C": 4, "N": 1}
+    assert saved["settings"]["data"] == "gaussian:8,8,3"
     assert (out / "scatter_naswot.png").stat().st_size > 0
     with (out / "rows.csv").open() as handle:
         assert [r[study.ARCH] for r in csv.DictReader(handle)] == ARCHS
@@ -129,6 +131,9 @@ def test_sample_is_reproducible_and_keeps_the_table_order() -> None:
     assert len(drawn.archs) == 3 and list(drawn.targets["acc"]) == sorted(drawn.targets["acc"])
     assert [ARCHS[int(i)] for i in drawn.targets["acc"]] == drawn.archs
     assert correlation.sample(table, None, seed=0) is table
+    assert correlation.sample(table, 1, seed=0).archs[0] in ARCHS
+    for seed in range(5):  # drawn without replacement
+        assert len(set(correlation.sample(table, 5, seed=seed).archs)) == 5
     assert correlation.sample(table, len(ARCHS), seed=0) is table
     assert correlation.sample(table, 100, seed=0) is table
     with pytest.raises(StudyError, match="at least one architecture, got 0"):
