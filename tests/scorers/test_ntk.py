@@ -221,6 +221,14 @@ def test_a_dead_network_scores_the_worst() -> None:
     assert ntk_cond("tenas", batch_size=len(X))(MODEL, dead, (X, Y), key=KEY).value == 1e5
 
 
+def test_a_non_finite_kernel_scores_the_worst_with_nan_extras() -> None:
+    broken = jax.tree.map(lambda v: jnp.full_like(v, jnp.nan), VARIABLES)
+    score = ntk_cond()(MODEL, broken, (X, Y), key=KEY)
+    assert score.value == math.inf
+    assert all(math.isnan(score.extras[k]) for k in ("lambda_max", "lambda_min", "trace"))
+    assert ntk_cond("tenas", batch_size=len(X))(MODEL, broken, (X, Y), key=KEY).value == 1e5
+
+
 def test_condition_number_guards_round_off() -> None:
     eps = float(np.finfo(np.float32).eps)
     assert condition_number(np.array([2.0, 4.0]), eps) == 2.0
@@ -253,6 +261,11 @@ def test_eigenvalues_are_those_of_the_kernels_symmetric_part() -> None:
 def test_bad_options_are_scorer_errors(options: dict[str, object], message: str) -> None:
     with pytest.raises(ScorerError, match=message):
         get("ntk_cond", **options)
+
+
+def test_the_spectrum_needs_a_positive_top_k() -> None:
+    with pytest.raises(ScorerError, match="top_k must be a positive integer, got 0"):
+        get("ntk_eig_spectrum", top_k=0)
 
 
 @pytest.mark.parametrize("name", ["ntk_cond", "ntk_trace", "ntk_dynamics"])
