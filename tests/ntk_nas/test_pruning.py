@@ -115,6 +115,45 @@ def test_a_search_prunes_by_its_own_components() -> None:
     assert pruning.prune_search(NO_NONE, ["b"], directions, both).choice == (CONV3,) * 6
 
 
+def test_the_log_rule_can_prune_another_op_than_the_rank_sum() -> None:
+    # One decision of four ops; removing op 0 ranks best by the sum of ranks (3 + 0 + 3 of
+    # 0..3), removing op 1 by their product (AZ-NAS's log rule).
+    values = {"a": [3.0, 2.0, 1.0, 0.0], "b": [0.0, 1.0, 2.0, 3.0], "c": [3.0, 2.0, 0.0, 1.0]}
+
+    def score(actives: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        removed = [int(np.flatnonzero(~a[0])[0]) for a in actives]
+        return {n: (np.array(v)[removed], np.zeros(len(removed))) for n, v in values.items()}
+
+    directions = dict.fromkeys(values, "maximize")
+    for log, removed in ((False, 0), (True, 1)):
+        _, made, _ = pruning.prune_round(
+            np.ones((1, 4), bool), list(values), directions, score, log=log
+        )
+        assert made == ((0, removed),)
+
+
+def test_prune_passes_its_rule_on(monkeypatch) -> None:
+    logs: list[bool] = []
+    search = pruning.prune_search
+
+    def spy(*args: Any, log: bool) -> pruning.Pruning:
+        logs.append(log)
+        return search(*args, log=log)
+
+    monkeypatch.setattr(pruning, "prune_search", spy)
+    for rule in ("sum", "log"):
+        pruning.prune(
+            "nb201",
+            "params",
+            "gaussian:8,8,3",
+            rule=rule,
+            batch_size=2,
+            build_options={"C": 4, "N": 1},
+            show_progress=False,
+        )
+    assert logs == [False, True]
+
+
 def test_active_params_counts_the_built_cell_for_a_one_hot_mask() -> None:
     space = search_spaces.get("nb201")
     module = space.masked(num_classes=10, C=4, N=1).module
