@@ -403,6 +403,10 @@ def test_masked_supernet_masks_select_one_op_per_edge() -> None:
     assert mask.shape == (len(EDGES), len(OPS)) and mask.dtype == np.float32
     assert [OPS[k] for k in mask.argmax(axis=1)] == list(arch.ops)
     np.testing.assert_array_equal(mask.sum(axis=1), 1.0)
+    relaxation = SPACE.masked().relaxation
+    assert relaxation is not None
+    with pytest.raises(SearchSpaceError, match=r"must have shape \(6, 5\), got \(6, 4\)"):
+        relaxation.weigh(np.ones((6, 4)))
 
 
 def test_masked_supernet_vmaps_over_masks_and_is_nan_for_a_non_finite_one(key: KeyFn) -> None:
