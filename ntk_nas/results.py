@@ -1,4 +1,4 @@
-"""Result files and plots of a search or ranking: CSV, JSON, PNG, and a printed table."""
+"""Result files, tables and plots of a search or ranking: CSV, JSON, PNG, text and Markdown."""
 
 from __future__ import annotations
 
