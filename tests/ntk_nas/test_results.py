@@ -89,12 +89,13 @@ def test_format_mean_std_and_interval() -> None:
     [
         ((True, True), [0, 1, 4]),
         ((False, False), [2, 3]),
-        ((True, False), [0, 2]),
+        ((True, False), [5]),
     ],
 )
 def test_pareto_front(minimize: tuple[bool, bool], front: list[int]) -> None:
-    # (1, 5) and (3, 2) trade off; (3, 2) and its duplicate both stay on a minimising front.
-    points = [(1.0, 5.0), (3.0, 2.0), (4.0, 6.0), (5.0, 5.0), (3.0, 2.0)]
+    # (1, 5) and (3, 2) trade off; (3, 2) and its duplicate both stay on a minimising front;
+    # a point equal to another in one objective and worse in the other is dominated.
+    points = [(1.0, 5.0), (3.0, 2.0), (4.0, 6.0), (5.0, 5.0), (3.0, 2.0), (1.0, 6.0)]
     assert results.pareto_front(points, minimize) == front
 
 
