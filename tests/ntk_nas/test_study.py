@@ -176,6 +176,21 @@ def test_rank_sorts_best_first_and_scores_duplicates_once():
 def test_unknown_scorer_option_syntax():
     with pytest.raises(plugin.StudyError, match="bad scorer option 'oops'"):
         plugin.resolve_scorers("params:oops")
+    with pytest.raises(plugin.StudyError, match="at least one scorer is needed"):
+        plugin.resolve_scorers([])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"n_trials": 0}, "n_trials must be at least 1, got 0"),
+        ({"timeout": 0.0}, "timeout must be a positive number of seconds, got 0.0"),
+        ({"timeout": math.nan}, "timeout must be a positive number of seconds, got nan"),
+    ],
+)
+def test_search_refuses_a_bad_budget_before_it_starts(options, message):
+    with pytest.raises(plugin.StudyError, match=message):
+        ntk_nas.search("nb201", "params", _batch(), **{"n_trials": 1, **options})
 
 
 def test_directions_of_a_loaded_study_must_match(tmp_path):
