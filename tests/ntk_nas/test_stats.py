@@ -59,6 +59,19 @@ def test_top_k_precision() -> None:
     assert stats.top_k_precision(-np.arange(100.0), tied, 10) == 0.5
     with pytest.raises(ValueError, match="percent"):
         stats.top_k_precision(truth, truth, 0)
+    assert np.isnan(stats.top_k_precision(np.array([]), np.array([])))
+
+
+@pytest.mark.parametrize(("x", "y"), [(np.ones(3), np.ones(4)), (np.ones((2, 2)), np.ones((2, 2)))])
+def test_statistics_need_two_vectors_of_one_length(x: np.ndarray, y: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="expected two vectors of one length, got shapes"):
+        stats.kendall_tau(x, y)
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 1.5])
+def test_bootstrap_ci_needs_a_level_in_the_open_unit_interval(level: float) -> None:
+    with pytest.raises(ValueError, match=f"level must be in \\(0, 1\\), got {level}"):
+        stats.bootstrap_ci(stats.kendall_tau, np.arange(4.0), np.arange(4.0), level=level)
 
 
 def test_bootstrap_ci_is_seeded_and_brackets_the_estimate() -> None:
