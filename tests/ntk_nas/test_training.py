@@ -99,6 +99,22 @@ def test_bad_config(options, message):
         training.TrainConfig(**options)
 
 
+def test_split_holds_out_at_least_one_sample_each_side():
+    x, y = np.zeros((3, 5), np.float32), np.arange(3)
+    held_out = training.split(x, y, 0.01, seed=0)
+    assert (len(held_out.x_train), len(held_out.x_held_out)) == (2, 1)
+    most = training.split(x, y, 0.99, seed=0)
+    assert (len(most.x_train), len(most.x_held_out)) == (1, 2)
+    with pytest.raises(training.TrainError, match=r"need at least 2 samples .* got 1"):
+        training.split(x[:1], y[:1], 0.25, seed=0)
+
+
+def test_a_batch_larger_than_the_training_split_is_refused():
+    config = training.TrainConfig(epochs=1, batch_size=100)
+    with pytest.raises(training.TrainError, match=r"batch_size=100 is larger .* \(72 samples\)"):
+        training.train_module(Tiny(), _clusters(), config, progress=False)
+
+
 def test_train_an_nb201_architecture_on_gaussian_data(tmp_path):
     result = training.train(
         "nb201",
