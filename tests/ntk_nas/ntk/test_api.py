@@ -192,14 +192,19 @@ def _coupled_model():
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 def test_coupled_samples_match_reference(implementation):
+    """Each batch is one input of the network: ``Theta(x1, x2) = J(x1) J(x2)^T`` with ``J(x)``
+    the Jacobian of the whole batch's outputs, also for a second batch of another size."""
     f, variables, x1 = _coupled_model()
-    reference = models.reference_ntk(
-        f, variables["params"], lambda p: {**variables, "params": p}, x1, x1, "full"
-    )
+    x2 = jax.random.normal(jax.random.key(5), (3, 3))
     fn = ntk_nas.empirical_ntk_fn(
         f, output="full", implementation=implementation, independent_samples=False
     )
-    assert models.relative_error(fn(variables, x1), reference) < TOLERANCE
+    for second in (x1, x2):
+        reference = models.reference_ntk(
+            f, variables["params"], lambda p: {**variables, "params": p}, x1, second, "full"
+        )
+        kernel = fn(variables, x1, None if second is x1 else second)
+        assert models.relative_error(kernel, reference) < TOLERANCE
 
 
 def test_coupled_samples_refuse_tiles():
