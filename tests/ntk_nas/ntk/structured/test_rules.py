@@ -123,6 +123,18 @@ CASES: dict[str, tuple[Callable, dict[str, jax.Array], tuple[int, ...], dict[str
         (8,),
         {"image": "fallback"},
     ),
+    "a leaf that f never reads": (
+        lambda p, x: jnp.tanh(x @ p["w"]),
+        {"w": _normal(20, (4, 3)), "spare": _normal(21, (5,))},
+        (4,),
+        {"w": "dot_general", "spare": "unused"},
+    ),
+    "a leaf that is itself the output": (
+        lambda p, x: jnp.broadcast_to(p["b"].reshape(1, -1), (x.shape[0], 6)),
+        {"b": _normal(23, (2, 3))},
+        (4,),
+        {"b": "fallback: a view of it is an output of f"},
+    ),
     "dot with the parameter first (w @ x)": (
         lambda p, x: jnp.tanh(jnp.einsum("fd,nd->nf", p["w"], x)),
         {"w": _normal(8, (3, 4))},
