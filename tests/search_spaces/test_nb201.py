@@ -17,7 +17,14 @@ import pytest
 from flax import traverse_util
 
 from search_spaces import NB201Arch, NB201Space, SearchSpaceError
-from search_spaces.nb201 import EDGES, OPS, NB201Cell, ResNetBasicBlock, canonical_ops
+from search_spaces.nb201 import (
+    EDGES,
+    OPS,
+    NB201Cell,
+    ResNetBasicBlock,
+    canonical_ops,
+    op_owner,
+)
 
 KeyFn = Callable[[int], jax.Array]
 SPACE = NB201Space()
@@ -407,6 +414,13 @@ def test_masked_supernet_masks_select_one_op_per_edge() -> None:
     assert relaxation is not None
     with pytest.raises(SearchSpaceError, match=r"must have shape \(6, 5\), got \(6, 4\)"):
         relaxation.weigh(np.ones((6, 4)))
+
+
+def test_op_owner_finds_the_edge_and_op_of_a_cell_parameter() -> None:
+    path = ("cells_1", "edge_2_1", "nor_conv_3x3", "conv", "kernel")
+    assert op_owner(path) == (EDGES.index((2, 1)), OPS.index("nor_conv_3x3"))
+    assert op_owner(("stem", "conv", "kernel")) is None
+    assert op_owner(("cells_1", "edge_3_0")) is None  # the edge itself holds no parameter
 
 
 def test_masked_supernet_vmaps_over_masks_and_is_nan_for_a_non_finite_one(key: KeyFn) -> None:
