@@ -45,6 +45,16 @@ def test_output_without_batch_axis():
         ntk_nas.empirical_ntk(lambda p, x: jnp.sum(x @ p["w"]), PARAMS, X)
 
 
+def test_output_must_be_one_array():
+    with pytest.raises(ntk_nas.NTKInputError, match="f must return one array, got tuple on x1"):
+        ntk_nas.empirical_ntk(lambda p, x: (x @ p["w"], x), PARAMS, X)
+
+
+def test_f_must_be_callable():
+    with pytest.raises(ntk_nas.NTKInputError, match=r"callable or an nnx\.Module, got int"):
+        ntk_nas.empirical_ntk_fn(3)  # type: ignore[arg-type]
+
+
 def test_output_with_wrong_batch_size():
     with pytest.raises(ntk_nas.NTKInputError, match=r"N = 4.*got shape \(2, 2\)"):
         ntk_nas.empirical_ntk(lambda p, x: (x @ p["w"])[:2], PARAMS, X)
