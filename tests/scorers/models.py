@@ -49,6 +49,14 @@ class ReluMLP(nn.Module):
         return nn.Dense(2)(x)
 
 
+class Flat(nn.Module):
+    """Logits flattened to one axis: not ``(N, C)``."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        return nn.Dense(3)(x).reshape(-1)
+
+
 class Linear(nn.Module):
     """One dense layer."""
 

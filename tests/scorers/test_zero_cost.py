@@ -12,7 +12,7 @@ import pytest
 
 from scorers import GradNorm, JacobCov, ScorerError, Snip, Synflow
 from scorers.zero_cost import grad_norm_saliency, jacob_cov_score
-from tests.scorers.models import Linear, batch, init
+from tests.scorers.models import Flat, Linear, batch, init
 
 KEY = jax.random.key(0)
 
@@ -110,6 +110,13 @@ def test_bad_labels_are_scorer_errors(labels: np.ndarray, message: str) -> None:
     model = Linear()
     with pytest.raises(ScorerError, match=message):
         GradNorm()(model, init(model, x), (x, labels), key=KEY)
+
+
+@pytest.mark.parametrize("scorer", [GradNorm(), Snip()])
+def test_outputs_that_are_not_logits_are_scorer_errors(scorer: GradNorm | Snip) -> None:
+    x, y = batch()
+    with pytest.raises(ScorerError, match=r"output must be logits \(N, C\), got \(24,\)"):
+        scorer(Flat(), init(Flat(), x), (x, y), key=KEY)
 
 
 def test_grad_norm_sums_the_norm_of_each_layer() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from scorers import ScorerError, ZiCo, get
 from scorers.zico import inverse_variation
-from tests.scorers.models import Linear, batch, init, nb201_pair
+from tests.scorers.models import Flat, Linear, batch, init, nb201_pair
 
 KEY = jax.random.key(0)
 
@@ -65,4 +65,6 @@ def test_bad_options_and_inputs_name_the_bad_value() -> None:
         ZiCo()(Linear(), None, (x, np.array([0, 5, 1])), key=KEY)
     with pytest.raises(ScorerError, match="labels y must be non-negative integers"):
         ZiCo()(Linear(), None, (x, np.array([0.5, 1.0, 2.0])), key=KEY)
+    with pytest.raises(ScorerError, match=r"output must be logits \(N, C\), got \(3,\)"):
+        ZiCo()(Flat(), None, (x, y), key=KEY)
     assert get("zico").direction == "maximize"
