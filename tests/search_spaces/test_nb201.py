@@ -201,11 +201,18 @@ def test_forward_every_op_both_modes(forward: Callable[..., Any], images: jax.Ar
     assert set(params["cells_1"]) == {"conv_a", "conv_b", "downsample"}
 
 
-def test_basic_block_halves_the_resolution(key: KeyFn) -> None:
-    x = jnp.ones((2, 8, 8, 4))
+def test_basic_block_halves_the_resolution_and_adds_its_shortcut(key: KeyFn) -> None:
+    x = jax.random.normal(key(1), (2, 8, 8, 4))
     block = ResNetBasicBlock(8)
     variables = block.init(key(0), x)
     assert block.apply(variables, x).shape == (2, 4, 4, 8)
+    # With conv_b's BatchNorm zeroed, the block is its shortcut: a 1x1 conv of the 2x2 average.
+    params = variables["params"]
+    silent = {k: jnp.zeros_like(v) for k, v in params["conv_b"]["bn"].items()}
+    zeroed = {**variables, "params": {**params, "conv_b": {**params["conv_b"], "bn": silent}}}
+    pooled = nn.avg_pool(x, (2, 2), (2, 2))
+    shortcut = jnp.einsum("nhwc,cd->nhwd", pooled, params["downsample"]["kernel"][0, 0])
+    np.testing.assert_allclose(block.apply(zeroed, x), shortcut, rtol=1e-5, atol=1e-6)
 
 
 def apply_cell(a: NB201Arch, x: jax.Array, key: KeyFn) -> jax.Array:
