@@ -136,7 +136,8 @@ def test_trains_top_and_random_reports_and_reuses(data: Path, tmp_path: Path, ca
     assert pairs["score", "benchmark", "candidates"]["spearman_rho"] == pytest.approx(
         stats.spearman_rho(all_scores, np.array(benchmark))
     )
-    assert "| top | 1 | `" + archs[3] + "`" in printed
+    escaped = archs[3].replace("|", "\\|")  # a pipe would end the Markdown cell
+    assert "| top | 1 | `" + escaped + "`" in printed
 
     # A rerun trains and scores nothing: every checkpoint, history and score is left as it was.
     before = snapshot(out / exp.RUNS), (out / exp.SCORES).read_bytes()
