@@ -202,9 +202,22 @@ def test_malicious_pickle_is_refused(
         ({b"data": _cifar_rows(2, seed=0), b"labels": [1]}, "'labels' has 1 labels"),
         ({b"data": _cifar_rows(2, seed=0), b"labels": [1, "2"]}, "'labels'"),
         ({b"data": _cifar_rows(2, seed=0)}, "no 'labels' entry"),
+        ({b"data": _cifar_rows(2, seed=0), b"labels": 7}, r"expected \(N,\) integer labels"),
+        ({b"data": _cifar_rows(2, seed=0), b"labels": [[1], [2, 3]]}, r"\(N,\) integer labels"),
         ([1, 2, 3], "expected a dict"),
     ],
-    ids=["object", "row-length", "float", "range", "length", "str-label", "no-labels", "list"],
+    ids=[
+        "object",
+        "row-length",
+        "float",
+        "range",
+        "length",
+        "str-label",
+        "no-labels",
+        "scalar-labels",
+        "ragged-labels",
+        "list",
+    ],
 )
 def test_malformed_cifar_batch_is_refused(tmp_path: Path, batch: object, expected: str) -> None:
     folder = _write_cifar10(tmp_path, _cifar_rows(1, seed=0), [1])
