@@ -417,3 +417,16 @@ def test_ctrl_c_says_what_was_kept(capsys, monkeypatch, command, kept):
     monkeypatch.setattr(study, "rank", interrupted)
     done = main(capsys, command, *(["--archs", __file__] if command == "rank" else []))
     assert done.returncode == 130 and done.stderr.endswith(kept)
+
+
+def test_a_second_ctrl_c_stops_at_once(capsys):
+    from ntk_nas import cli
+
+    previous = signal.getsignal(signal.SIGINT)
+    with cli._stop_requests() as requested:
+        signal.raise_signal(signal.SIGINT)
+        assert requested.is_set()
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is previous
+    assert "(Ctrl-C again to stop now)" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import scipy.stats
@@ -29,6 +31,13 @@ def test_spearman_rho_hand_worked() -> None:
     # No ties: 1 - 6 * sum(d^2) / (n (n^2 - 1)) with d = (0, -1, 1, 0): 1 - 12 / 60 = 0.8.
     assert stats.spearman_rho([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
     assert np.isnan(stats.spearman_rho([2, 2, 2], [1, 2, 3]))
+
+
+@pytest.mark.parametrize("statistic", [stats.kendall_tau, stats.spearman_rho])
+def test_two_pairs_are_enough_and_one_is_not(statistic: Callable[..., float]) -> None:
+    assert statistic([1.0, 2.0], [5.0, 7.0]) == pytest.approx(1.0)
+    assert statistic([1.0, 2.0], [7.0, 5.0]) == pytest.approx(-1.0)
+    assert np.isnan(statistic([1.0], [5.0]))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -60,6 +69,8 @@ def test_top_k_precision() -> None:
     with pytest.raises(ValueError, match="percent"):
         stats.top_k_precision(truth, truth, 0)
     assert np.isnan(stats.top_k_precision(np.array([]), np.array([])))
+    # The default is the top 10%: of 50, five, and four of the predicted five are truly there.
+    assert stats.top_k_precision(np.arange(50.0), np.r_[np.arange(49.0), -1.0]) == 0.8
 
 
 @pytest.mark.parametrize(("x", "y"), [(np.ones(3), np.ones(4)), (np.ones((2, 2)), np.ones((2, 2)))])
@@ -103,6 +114,14 @@ def test_bootstrap_ci_holds_the_level_of_the_finite_resampled_values() -> None:
     finite = np.array([v for v in seen if np.isfinite(v)])
     assert len(finite) == 300
     assert np.mean((finite >= low) & (finite <= high)) == pytest.approx(0.8, abs=0.01)
+
+
+def test_bootstrap_ci_of_no_pairs_is_nan_without_calling_the_statistic() -> None:
+    def never(a: np.ndarray, b: np.ndarray) -> float:
+        raise AssertionError("the statistic was called on no pairs")
+
+    low, high = stats.bootstrap_ci(never, np.array([]), np.array([]))
+    assert np.isnan(low) and np.isnan(high)
 
 
 def test_finite_pairs() -> None:
