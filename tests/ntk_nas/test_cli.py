@@ -204,6 +204,27 @@ def test_counts_must_be_positive_integers(capsys, command, option):
         cli.make_parser().parse_args([*command, option, "0"])
     assert exit_.value.code == 2
     assert f"{option}: expected a positive integer, got '0'" in capsys.readouterr().err
+    assert getattr(cli.make_parser().parse_args([*command, option, "1"]), option[2:]) == 1
+
+
+def test_build_options_split_on_commas_and_parse_literals():
+    from ntk_nas import cli
+
+    expected = {"C": 8, "N": 1, "affine": False}
+    assert cli.parse_build_options(["C=8", "N=1", "affine=False"]) == expected
+    assert cli.parse_build_options(["C=8,N=1,affine=False"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [("prune", "--standalone"), ("train", "--standalone"), ("train", "--scorer")],
+)
+def test_commands_refuse_options_they_have_no_use_for(capsys, command, option):
+    from ntk_nas import cli
+
+    with pytest.raises(SystemExit):
+        cli.make_parser().parse_args([command, option])
+    assert f"unrecognized arguments: {option}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -218,10 +239,15 @@ def test_counts_must_be_positive_integers(capsys, command, option):
         (["rank", "--archs", "/no/such/file"], "/no/such/file"),
         (["search", "--timeout", "-1"], "timeout must be a positive number of seconds, got -1"),
         (["search", "--data", "gaussian:8"], "'nb201' takes images (H, W, C); got input shape"),
+        (["search", "--build", "C8"], "bad --build option 'C8'; expected KEY=VALUE"),
+        (["search", "--build", "C=8,=1"], "bad --build option '=1'"),
+        (["rank", "--archs", "comments.txt"], "--archs file comments.txt lists no architectures"),
+        (["train"], "give either an architecture or --top K (with --study)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "comments.txt").write_text("# no architecture here\n\n")
     done = main(
         capsys,
         *args,

@@ -66,8 +66,12 @@ def test_top_k_precision() -> None:
     tied = np.tile([1.0, 0.0], 50)
     assert stats.top_k_precision(tied, tied, 10) == 1.0
     assert stats.top_k_precision(-np.arange(100.0), tied, 10) == 0.5
-    with pytest.raises(ValueError, match="percent"):
-        stats.top_k_precision(truth, truth, 0)
+    # 100% takes all n, not round(n * 100 / 101): every one is in both.
+    assert stats.top_k_precision(np.arange(100.0), -np.arange(100.0), 100) == 1.0
+    assert stats.top_k_precision(predicted, truth, 0.5) == 0.0  # k is 1; 9 is not the true top, 0
+    for percent in (0, 100.5):
+        with pytest.raises(ValueError, match=f"percent must be in \\(0, 100\\], got {percent}"):
+            stats.top_k_precision(truth, truth, percent)
     assert np.isnan(stats.top_k_precision(np.array([]), np.array([])))
     # The default is the top 10%: of 50, five, and four of the predicted five are truly there.
     assert stats.top_k_precision(np.arange(50.0), np.r_[np.arange(49.0), -1.0]) == 0.8
@@ -113,7 +117,19 @@ def test_bootstrap_ci_holds_the_level_of_the_finite_resampled_values() -> None:
     low, high = stats.bootstrap_ci(recorded, x, y, resamples=400, level=0.8, seed=0)
     finite = np.array([v for v in seen if np.isfinite(v)])
     assert len(finite) == 300
-    assert np.mean((finite >= low) & (finite <= high)) == pytest.approx(0.8, abs=0.01)
+    assert [low, high] == pytest.approx(np.percentile(finite, [10, 90]), abs=1e-12)
+
+
+def test_bootstrap_ci_draws_every_pair() -> None:
+    drawn: list[np.ndarray] = []
+
+    def recorded(a: np.ndarray, b: np.ndarray) -> float:
+        drawn.append(a)
+        return 0.0
+
+    stats.bootstrap_ci(recorded, np.arange(5.0), np.arange(5.0), resamples=50)
+    assert len(drawn) == 50 and all(len(a) == 5 for a in drawn)
+    assert set(np.concatenate(drawn)) == {0.0, 1.0, 2.0, 3.0, 4.0}
 
 
 def test_bootstrap_ci_of_no_pairs_is_nan_without_calling_the_statistic() -> None:
@@ -142,6 +158,9 @@ def test_correlations_gather_the_statistics_over_finite_pairs() -> None:
         stats.bootstrap_ci(stats.kendall_tau, x, y, resamples=50, seed=0)
     )
     assert result["top10_precision"] == 1.0  # the top one of four is the top one
+    # Of 50, the top five, four of which are truly there.
+    top = stats.correlations(np.arange(50.0), np.r_[np.arange(49.0), -1.0], resamples=2)
+    assert top["top10_precision"] == 0.8
 
 
 def test_correlations_without_a_finite_pair_are_nan() -> None:
