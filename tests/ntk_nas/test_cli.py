@@ -83,6 +83,19 @@ def test_search_writes_results_and_resumes(tmp_path, capsys):
     assert rows[0]["params"] == max(r["params"] for r in rows)
 
 
+def test_the_history_plot_follows_the_first_scorer_in_trial_order(tmp_path, capsys, monkeypatch):
+    from ntk_nas import results
+
+    drawn = []
+    monkeypatch.setattr(results, "plot_history", lambda *args: drawn.append(args))
+    out = tmp_path / "out"
+    done = main(capsys, "search", "--scorer", "params", "--trials", "3", "--out", str(out), *TINY)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((out / "results.json").read_text())["trials"]
+    by_trial = [r["params"] for r in sorted(rows, key=lambda r: r["trial"])]
+    assert drawn == [(by_trial, False, "params", out / "history.png")]  # params is maximized
+
+
 def test_multi_objective_search_draws_pareto_plot(tmp_path, capsys):
     out = tmp_path / "out"
     done = main(
@@ -359,33 +372,31 @@ def test_class_balanced_batch(tmp_path, capsys):
 
 @pytest.mark.slow  # about 40 s; training itself is tested in test_training.py
 def test_train_the_top_architecture_of_a_study(tmp_path):
-    out = tmp_path / "out"
+    """Both commands on their default output folder and storage, in the working directory."""
     search = ntk_nas(
-        "search", "--scorer", "params", "--trials", "2", "--study", "s", "--out", str(out), *TINY
+        "search", "--scorer", "params", "--trials", "2", "--study", "s", *TINY, cwd=tmp_path
     )
     assert search.returncode == 0, search.stderr
-    storage = f"sqlite:///{out / 'study.db'}"
     trained = ntk_nas(
         "train",
         "--top",
         "1",
         "--study",
         "s",
-        "--storage",
-        storage,
         "--epochs",
         "1",
-        "--out",
-        str(tmp_path / "train"),
         *TINY[:4],
         "--data",
         "gaussian:8,8,3",
         "--batch-size",
         "16",
+        cwd=tmp_path,
     )
     assert trained.returncode == 0, trained.stderr
     assert "held_out_accuracy" in trained.stdout
-    assert (tmp_path / "train" / "0" / "history.json").exists()
+    assert (tmp_path / "ntk-nas-out" / "study.db").exists()
+    assert (tmp_path / "ntk-nas-train" / "0" / "history.json").exists()
+    assert (tmp_path / "ntk-nas-train" / "train_results.csv").exists()
     both = ntk_nas("train", ALL_CONV, "--top", "1")
     assert both.returncode == 2 and "either an architecture or --top" in both.stderr
 
