@@ -30,6 +30,8 @@ from ntk_nas.data import (
 
 CIFAR10_MEAN = np.array([125.3, 123.0, 113.9]) / 255
 CIFAR10_STD = np.array([63.0, 62.1, 66.7]) / 255
+CIFAR100_MEAN = np.array([129.3, 124.1, 112.4]) / 255
+CIFAR100_STD = np.array([68.2, 65.4, 70.4]) / 255
 
 
 # --- writing CIFAR-format pickles -------------------------------------------------------------
@@ -132,9 +134,9 @@ def test_cifar10_folder_loads_with_hwc_pixels(tmp_path: Path, dump: Callable[...
     np.testing.assert_allclose(dataset.std, CIFAR10_STD)
 
 
-def test_cifar10_folder_given_directly(tmp_path: Path) -> None:
-    folder = _write_cifar10(tmp_path, _cifar_rows(2, seed=1), [3, 3])
-    assert load_dataset(f"cifar10:{folder}").x.shape == (10, 32, 32, 3)
+def test_cifar10_folder_given_directly_with_one_image_per_batch(tmp_path: Path) -> None:
+    folder = _write_cifar10(tmp_path, _cifar_rows(1, seed=1), [3])
+    assert load_dataset(f"cifar10:{folder}").x.shape == (5, 32, 32, 3)
 
 
 def test_cifar100_folder_uses_fine_labels(tmp_path: Path) -> None:
@@ -147,12 +149,14 @@ def test_cifar100_folder_uses_fine_labels(tmp_path: Path) -> None:
     assert dataset.y.tolist() == [0, 99, 42, 7]
     assert dataset.num_classes == 100
     assert _pixel(dataset, 3, 0, 31, 0) == pytest.approx(rows[3, 31], abs=1e-3)
+    np.testing.assert_allclose(dataset.mean, CIFAR100_MEAN)
+    np.testing.assert_allclose(dataset.std, CIFAR100_STD)
 
 
 def test_cifar_folder_missing_batch_is_named(tmp_path: Path) -> None:
     folder = _write_cifar10(tmp_path, _cifar_rows(1, seed=0), [1])
     (folder / "data_batch_4").unlink()
-    with pytest.raises(DataError, match="data_batch_4"):
+    with pytest.raises(DataError, match="data_batch_4; expected the official python release"):
         load_dataset(f"cifar10:{tmp_path}")
 
 
@@ -205,6 +209,7 @@ def test_malicious_pickle_is_refused(
         ({b"data": _cifar_rows(2, seed=0), b"labels": 7}, r"expected \(N,\) integer labels"),
         ({b"data": _cifar_rows(2, seed=0), b"labels": [[1], [2, 3]]}, r"\(N,\) integer labels"),
         ([1, 2, 3], "expected a dict"),
+        ({b"data": _cifar_rows(0, seed=0), b"labels": []}, r"shape \(0, 3072\).*N > 0"),
     ],
     ids=[
         "object",
@@ -217,6 +222,7 @@ def test_malicious_pickle_is_refused(
         "scalar-labels",
         "ragged-labels",
         "list",
+        "no-rows",
     ],
 )
 def test_malformed_cifar_batch_is_refused(tmp_path: Path, batch: object, expected: str) -> None:
@@ -267,6 +273,13 @@ def test_npz_tabular_with_label_names(tmp_path: Path) -> None:
     assert dataset.y.dtype == np.int64
     assert dataset.num_classes == 2
     assert len(dataset.mean) == len(dataset.std) == 6
+
+
+def test_npz_with_one_label_name(tmp_path: Path) -> None:
+    spec = _save_npz(
+        tmp_path / "one.npz", x=_IMAGES, y=np.zeros(4, int), label_names=np.array(["a"])
+    )
+    assert load_dataset(spec).num_classes == 1
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> str:
@@ -360,6 +373,8 @@ def test_gaussian_shapes(spec: str, shape: tuple[int, ...]) -> None:
     assert dataset.y.max() < GAUSSIAN_CLASSES
     assert dataset.name == "gaussian:" + ",".join(map(str, shape))
     assert dataset.mean == (0.0,) * shape[-1]
+    assert dataset.std == (1.0,) * shape[-1]  # the draws are used as they are
+    assert set(dataset.y.tolist()) == set(range(GAUSSIAN_CLASSES))
 
 
 def test_gaussian_depends_only_on_the_seed() -> None:
@@ -376,6 +391,14 @@ def test_gaussian_depends_only_on_the_seed() -> None:
 def test_bad_gaussian_shape(spec: str) -> None:
     with pytest.raises(DataError, match="gaussian shape"):
         load_dataset(spec)
+
+
+def test_gaussian_sizes_of_one_and_the_feature_limit() -> None:
+    assert load_dataset("gaussian:3,2,1").x.shape == (GAUSSIAN_EXAMPLES, 3, 2, 1)
+    assert load_dataset("gaussian:1").x.shape == (GAUSSIAN_EXAMPLES, 1)
+    too_many = 2**18 + 1
+    with pytest.raises(DataError, match="at most 262144 values per example"):
+        load_dataset(f"gaussian:{too_many}")
 
 
 @pytest.mark.parametrize("spec", ["mnist", "npz", "cifar100", "CIFAR10", " cifar10", ""])
@@ -412,6 +435,11 @@ def test_class_balanced_batch(bundled: Dataset) -> None:
     assert np.bincount(y, minlength=10).tolist() == [20] * 10
     assert y[:20].tolist() != sorted(y[:20].tolist())  # shuffled, not grouped by class
     assert len(np.unique(x.reshape(len(x), -1), axis=0)) == 200  # distinct examples
+
+
+def test_batch_of_one(bundled: Dataset) -> None:
+    x, y = sample_batch(bundled, 1, seed=0)
+    assert x.shape == (1, 32, 32, 3) and y.shape == (1,)
 
 
 def test_whole_dataset_batch(bundled: Dataset) -> None:
@@ -503,6 +531,18 @@ def test_random_crops_are_slices_of_one_channel_reproducibly() -> None:
     assert corners == {(i, j) for i in range(4) for j in range(3)}  # every position, edges too
     two, _ = data_module.random_crops(dataset, 5, size=2, channels=2, seed=0)
     assert two.shape == (5, 2, 2, 2) and all(a[0, 0, 0] != a[0, 0, 1] for a in two)
+
+
+def test_random_crops_at_their_bounds() -> None:
+    images = np.arange(2 * 6 * 5 * 3, dtype=np.float32).reshape(2, 6, 5, 3)
+    dataset = Dataset(images, np.arange(2), 2, "toy", (0.0,) * 3, (1.0,) * 3)
+    one, _ = data_module.random_crops(dataset, 1, size=1, seed=0)
+    assert one.shape == (1, 1, 1, 1)
+    whole, labels = data_module.random_crops(dataset, 3, size=5, channels=3, seed=0)
+    assert whole.shape == (3, 5, 5, 3)
+    for crop, label in zip(whole, labels, strict=True):
+        top = int(crop[0, 0, :].min() - images[label, 0, 0, 0]) // (5 * 3)
+        np.testing.assert_array_equal(np.sort(crop, axis=-1), images[label, top : top + 5])
 
 
 @pytest.mark.parametrize(
