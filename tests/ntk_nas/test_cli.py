@@ -217,6 +217,9 @@ def test_counts_must_be_positive_integers(capsys, command, option):
         cli.make_parser().parse_args([*command, option, "0"])
     assert exit_.value.code == 2
     assert f"{option}: expected a positive integer, got '0'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.make_parser().parse_args([*command, option, "abc"])
+    assert f"{option}: expected a positive integer, got 'abc'" in capsys.readouterr().err
     assert getattr(cli.make_parser().parse_args([*command, option, "1"]), option[2:]) == 1
 
 

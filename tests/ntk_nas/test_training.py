@@ -105,14 +105,39 @@ def test_split_holds_out_at_least_one_sample_each_side():
     assert (len(held_out.x_train), len(held_out.x_held_out)) == (2, 1)
     most = training.split(x, y, 0.99, seed=0)
     assert (len(most.x_train), len(most.x_held_out)) == (1, 2)
+    pair = training.split(x[:2], y[:2], 0.5, seed=0)
+    assert (len(pair.x_train), len(pair.x_held_out)) == (1, 1)
     with pytest.raises(training.TrainError, match=r"need at least 2 samples .* got 1"):
         training.split(x[:1], y[:1], 0.25, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "direction"),
+    [
+        # SGD: the decayed gradient g + wd * p, then Nesterov's g' + 0.9 g' on the first step.
+        ("sgd", lambda g, p: 1.9 * (g + 5e-4 * p)),
+        # AdamW: the first bias-corrected step is sign(g), plus the decoupled decay wd * p.
+        ("adam", lambda g, p: np.sign(g) + 5e-4 * p),
+    ],
+)
+def test_the_optimizers_first_step(optimizer, direction):
+    config = training.TrainConfig(learning_rate=0.1, optimizer=optimizer, weight_decay=5e-4)
+    transform = training.make_optimizer(config, total_steps=10)
+    params, grads = np.array([1.0, -2.0, 3.0]), np.array([0.5, -1.0, 0.0])
+    updates, _ = transform.update(grads, transform.init(params), params)
+    np.testing.assert_allclose(updates, -0.1 * direction(grads, params), rtol=1e-5, atol=1e-9)
 
 
 def test_a_batch_larger_than_the_training_split_is_refused():
     config = training.TrainConfig(epochs=1, batch_size=100)
     with pytest.raises(training.TrainError, match=r"batch_size=100 is larger .* \(72 samples\)"):
         training.train_module(Tiny(), _clusters(), config, progress=False)
+
+
+def test_a_batch_of_the_whole_training_split_is_allowed():
+    config = training.TrainConfig(epochs=2, batch_size=72)
+    _, history = training.train_module(Tiny(), _clusters(), config, progress=False)
+    assert [row["epoch"] for row in history] == [1, 2]
 
 
 def test_train_an_nb201_architecture_on_gaussian_data(tmp_path):
