@@ -125,9 +125,11 @@ def test_rank_and_score(tmp_path, capsys):
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(ranked.read_text().splitlines()))
     assert [r["arch"] for r in rows] == [ALL_CONV, ALL_SKIP]
+    assert "architectures: 100%" in done.stderr  # the progress of a ranking
     scored = main(capsys, "score", ALL_CONV, "--scorer", "params", *TINY)
     assert scored.returncode == 0, scored.stderr
     assert f"arch: {ALL_CONV}" in scored.stdout and "params: " in scored.stdout
+    assert scored.stderr == ""  # no progress bar for one architecture
 
 
 def test_correlate_prints_the_statistics_and_names_a_missing_column(tmp_path, capsys):
@@ -181,8 +183,32 @@ def test_rank_over_every_device(tmp_path):
 
 
 def test_lists(capsys):
-    assert "nb201" in main(capsys, "spaces").stdout.split()
-    assert "ntk_cond" in main(capsys, "scorers").stdout.split()
+    spaces, scorers = main(capsys, "spaces"), main(capsys, "scorers")
+    assert spaces.returncode == 0 and "nb201" in spaces.stdout.split()
+    assert scorers.returncode == 0 and "ntk_cond" in scorers.stdout.split()
+
+
+@pytest.mark.parametrize(
+    ("flags", "interval"),
+    [([], 10), (["--heartbeat", "3"], 3), (["--heartbeat", "0"], None), (["--journal"], None)],
+)
+def test_heartbeats_are_off_at_zero_and_for_a_journal(
+    tmp_path, capsys, monkeypatch, flags, interval
+):
+    from ntk_nas import study
+
+    seen = []
+
+    def search(*args, heartbeat_interval, **kwargs):
+        seen.append(heartbeat_interval)
+        raise study.StudyError("stopped before searching")
+
+    monkeypatch.setattr(study, "search", search)
+    if flags == ["--journal"]:
+        flags = ["--storage", f"journal:{tmp_path / 'journal.log'}"]
+    done = main(capsys, "search", "--out", str(tmp_path), *flags)
+    assert done.returncode == 2 and "stopped before searching" in done.stderr
+    assert seen == [interval]
 
 
 @pytest.mark.parametrize(
@@ -414,6 +440,8 @@ def test_prune_prints_the_rounds_writes_the_pick_and_resumes(tmp_path, capsys):
     assert f"picked: {ALL_CONV}" in done.stdout and "54 supernets scored" in done.stdout
     found = json.loads((out / "prune.json").read_text())
     assert (found["arch"], found["scored"], found["rule"]) == (ALL_CONV, 54, "log")
+    table = [line.split() for line in done.stdout.splitlines()[3:9]]
+    assert table == [[d, *(ops[d] for ops in found["rounds"])] for d in found["rounds"][0]]
     assert [set(ops.values()) for ops in found["rounds"]][-1] <= {"nor_conv_1x1", "skip_connect"}
     assert len((out / "supernets.jsonl").read_text().splitlines()) == 1 + 54
     again = main(capsys, "prune", "--scorer", "params", "--out", str(out), *tiny)
@@ -470,3 +498,24 @@ def test_a_second_ctrl_c_stops_at_once(capsys):
             signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is previous
     assert "(Ctrl-C again to stop now)" in capsys.readouterr().err
+
+
+def test_the_pareto_plot_takes_the_finite_pairs_and_both_directions(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from ntk_nas import cli, results
+
+    drawn = []
+    monkeypatch.setattr(results, "plot_history", lambda *args: None)
+    monkeypatch.setattr(results, "plot_pareto", lambda *args: drawn.append(args))
+    low = SimpleNamespace(name="a", direction="minimize")
+    high = SimpleNamespace(name="b", direction="maximize")
+    nan = float("nan")
+    rows = [
+        {"trial": 2, "a": 3.0, "b": 4.0},
+        {"trial": 0, "a": 1.0, "b": nan},
+        {"trial": 1, "a": nan, "b": 2.0},
+        {"trial": 3, "a": 5.0, "b": 6.0},
+    ]
+    cli._plots(rows, [low, high], tmp_path)
+    assert drawn == [([(3.0, 4.0), (5.0, 6.0)], (True, False), ("a", "b"), tmp_path / "pareto.png")]
