@@ -42,6 +42,27 @@ def test_training_reduces_the_loss_and_learns():
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
     assert history[-1]["held_out_accuracy"] > 0.8
+    assert history[-1]["train_accuracy"] > 0.8
+
+
+def test_training_moves_the_batchnorm_statistics():
+    state, _ = _trained(CONFIG)
+    mean = state["batch_stats"]["BatchNorm_0"]["mean"]
+    assert np.abs(np.asarray(mean)).max() > 0.1  # from 0 at init: BatchNorm ran in train mode
+
+
+def test_the_schedule_spans_every_step_of_every_epoch(monkeypatch):
+    spans = []
+    make_optimizer = training.make_optimizer
+
+    def recorded(config, total_steps):
+        spans.append(total_steps)
+        return make_optimizer(config, total_steps)
+
+    monkeypatch.setattr(training, "make_optimizer", recorded)
+    config = training.TrainConfig(epochs=2, batch_size=16)
+    training.train_module(Tiny(), _clusters(), config, progress=False)
+    assert set(spans) == {2 * (72 // 16)}
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -90,6 +111,9 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     ("options", "message"),
     [
         ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"held_out_fraction": 0.0}, "held_out_fraction"),
+        ({"held_out_fraction": 1.0}, "held_out_fraction"),
         ({"held_out_fraction": 1.5}, "held_out_fraction"),
         ({"optimizer": "lion"}, "lion"),
     ],
@@ -97,6 +121,10 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
 def test_bad_config(options, message):
     with pytest.raises(training.TrainError, match=message):
         training.TrainConfig(**options)
+
+
+def test_the_smallest_config():
+    assert training.TrainConfig(epochs=1, batch_size=1, held_out_fraction=0.01).epochs == 1
 
 
 def test_split_holds_out_at_least_one_sample_each_side():
@@ -134,10 +162,11 @@ def test_a_batch_larger_than_the_training_split_is_refused():
         training.train_module(Tiny(), _clusters(), config, progress=False)
 
 
-def test_a_batch_of_the_whole_training_split_is_allowed():
+def test_a_batch_of_the_whole_training_split_is_allowed_and_progress_is_shown(capsys):
     config = training.TrainConfig(epochs=2, batch_size=72)
-    _, history = training.train_module(Tiny(), _clusters(), config, progress=False)
+    _, history = training.train_module(Tiny(), _clusters(), config)
     assert [row["epoch"] for row in history] == [1, 2]
+    assert "epochs: 100%" in capsys.readouterr().err
 
 
 def test_train_an_nb201_architecture_on_gaussian_data(tmp_path):
@@ -147,11 +176,14 @@ def test_train_an_nb201_architecture_on_gaussian_data(tmp_path):
         "gaussian:8,8,3",
         training.TrainConfig(epochs=1, batch_size=32),
         build_options={"C": 4, "N": 1},
-        out=tmp_path,
+        out=tmp_path / "runs" / "first",
         progress=False,
     )
     assert len(result.history) == 1 and 0.0 <= result.held_out_accuracy <= 1.0
-    assert (tmp_path / "history.json").exists() and (tmp_path / "checkpoint.msgpack").exists()
+    out = tmp_path / "runs" / "first"
+    assert (out / "history.json").exists() and (out / "checkpoint.msgpack").exists()
+    conv = result.state["params"]["cells_0"]["edge_1_0"]["nor_conv_3x3"]["conv"]["kernel"]
+    assert conv.shape == (3, 3, 4, 4)  # C=4 from the build options
 
 
 def test_ntk_nas_train_is_the_function_even_once_the_cli_is_imported():
