@@ -15,6 +15,7 @@ from scorers import ScorerError, Trainability, get
 from scorers.isotropy import block_outputs
 from scorers.trainability import (
     PROBE_STREAM,
+    largest_singular_value,
     pair_strides,
     pair_trainability,
     rademacher_cotangents,
@@ -253,3 +254,9 @@ def test_the_masked_supernet_scores_as_the_built_network(arch: str, finite: bool
     assert supernet.value == pytest.approx(network.value, rel=1e-5, abs=1e-6)
     assert supernet.extras["pairs"] == network.extras["pairs"] == 7
     assert math.isfinite(network.value) == finite
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_largest_singular_value_of_a_non_finite_matrix_is_nan(bad: float) -> None:
+    assert largest_singular_value(np.array([[3.0, 0.0], [0.0, 4.0]])) == pytest.approx(4.0)
+    assert math.isnan(largest_singular_value(np.array([[bad, 1.0], [0.0, 1.0]])))
