@@ -175,6 +175,9 @@ def test_space_to_depth_stacks_each_window_along_channels() -> None:
     assert pair_strides((2, 8, 8, 3), (2, 3, 3, 3)) is None
     assert pair_strides((2, 8, 8, 3), (2, 5)) is None
     assert pair_strides((2, 4, 4, 3), (2, 8, 8, 3)) is None
+    assert pair_strides((2, 4, 6, 3), (2, 1, 1, 5)) == (4, 6)  # pooled to one position
+    assert pair_strides((2, 4, 4, 3), (2, 0, 0, 5)) is None
+    assert pair_strides((2, 8, 3), (3, 8, 3)) is None  # another batch size
 
 
 @pytest.mark.parametrize("features", [1, 3])
