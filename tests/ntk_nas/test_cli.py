@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -498,6 +499,21 @@ def test_a_second_ctrl_c_stops_at_once(capsys):
             signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is previous
     assert "(Ctrl-C again to stop now)" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_left_alone_when_the_search_runs_off_the_main_thread():
+    from ntk_nas import cli
+
+    handler, seen = signal.getsignal(signal.SIGINT), []
+
+    def worker():
+        with cli._stop_requests() as requested:
+            seen.append((requested.is_set(), signal.getsignal(signal.SIGINT) is handler))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [(False, True)]
 
 
 def test_the_pareto_plot_takes_the_finite_pairs_and_both_directions(tmp_path, monkeypatch):
