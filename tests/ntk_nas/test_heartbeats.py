@@ -10,7 +10,8 @@ from ntk_nas import study as plugin
 
 HEARTBEAT = 1  # seconds; the grace period is twice that
 PAST_GRACE = 2 * HEARTBEAT + 1.5  # seconds; SQLite keeps heartbeats to the second
-RUNNING, FAIL, WAITING = (optuna.trial.TrialState[s] for s in ("RUNNING", "FAIL", "WAITING"))
+STATES = ("RUNNING", "FAIL", "WAITING", "COMPLETE")
+RUNNING, FAIL, WAITING, COMPLETE = (optuna.trial.TrialState[s] for s in STATES)
 
 
 def _study(tmp_path, heartbeat: int | None = HEARTBEAT) -> optuna.Study:
@@ -51,3 +52,25 @@ def test_a_retried_trial_beats_as_soon_as_it_runs(tmp_path):
     time.sleep(PAST_GRACE)
     assert storage.set_trial_state_values(trial_id, RUNNING)
     assert storage._get_stale_trial_ids(study_id) == []
+
+
+def test_search_fails_and_reruns_the_trial_of_a_dead_worker_before_it_starts(tmp_path):
+    import ntk_nas
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    dead = optuna.create_study(study_name="s", storage=url, direction="maximize")
+    dead.ask()  # its worker was killed before the first heartbeat
+    time.sleep(PAST_GRACE)
+    found = ntk_nas.search(
+        "nb201",
+        "params",
+        "gaussian:8,8,3",
+        2,
+        storage=url,
+        study_name="s",
+        heartbeat_interval=HEARTBEAT,
+        batch_size=4,
+        build_options={"C": 4, "N": 1},
+        show_progress=False,
+    )
+    assert [t.state for t in found.trials] == [FAIL, COMPLETE, COMPLETE]

@@ -66,6 +66,7 @@ def test_search_dedupes_resumes_and_is_reproducible(tmp_path):
     kwargs = dict(storage=storage, study_name="s", seed=3, build_options=BUILD, show_progress=False)
     found = ntk_nas.search("nb201", scorer, _batch(), 6, **kwargs)
     assert plugin.finished_trials(found) == 6
+    assert isinstance(found.sampler, optuna.samplers.TPESampler)  # one objective
     canonical = {t.user_attrs["canonical_arch"] for t in found.trials}
     assert scorer.calls == len(canonical)
     again = ntk_nas.search("nb201", scorer, _batch(), 9, **kwargs)
