@@ -68,7 +68,7 @@ def main(
 
 
 def test_search_writes_results_and_resumes(tmp_path, capsys):
-    out = tmp_path / "out"
+    out = tmp_path / "runs" / "out"  # made with its parents
     first = main(capsys, "search", "--scorer", "params", "--trials", "3", "--out", str(out), *TINY)
     assert first.returncode == 0, first.stderr
     assert "rank" in first.stdout and "params" in first.stdout and "sampled" in first.stdout
