@@ -191,7 +191,7 @@ def test_lists(capsys):
 
 @pytest.mark.parametrize(
     ("flags", "interval"),
-    [([], 10), (["--heartbeat", "3"], 3), (["--heartbeat", "0"], None), (["--journal"], None)],
+    [([], 10), (["--heartbeat", "1"], 1), (["--heartbeat", "0"], None), (["--journal"], None)],
 )
 def test_heartbeats_are_off_at_zero_and_for_a_journal(
     tmp_path, capsys, monkeypatch, flags, interval

@@ -160,6 +160,7 @@ def test_ntk_cost_is_the_engines_plan_from_shapes_alone() -> None:
     assert ntk_cost(MODEL, None, jax.ShapeDtypeStruct(x.shape, x.dtype), bn="eval") == (
         pytest.approx(plan.cost)
     )
+    assert ntk_cost(MODEL, {}, x, bn="eval") == pytest.approx(plan.cost)  # no "params" given
     scorer = ntk_cond(bn="eval", repeats=3)
     assert scorer.estimated_cost(MODEL, None, x) == pytest.approx(3 * plan.cost)
     assert scorer.estimated_cost(MODEL, VARIABLES, x) == pytest.approx(plan.cost)
@@ -234,6 +235,7 @@ def test_condition_number_guards_round_off() -> None:
     assert condition_number(np.array([2.0, 4.0]), eps) == 2.0
     assert condition_number(np.array([-1e-9, 1.0, 4.0]), eps) == math.inf
     assert condition_number(np.array([1e-8, 4.0]), eps) == math.inf
+    assert condition_number(np.array([4.0 * 2 * eps, 4.0]), eps) == math.inf  # at the bound
     assert condition_number(np.zeros(3), eps, degenerate=1e5) == 1e5
 
 
