@@ -265,6 +265,12 @@ def test_bad_options_are_scorer_errors(options: dict[str, object], message: str)
         get("ntk_cond", **options)
 
 
+def test_leaves_given_as_a_list_are_kept_as_a_frozenset() -> None:
+    scorer = get("ntk_cond", leaves=["kernel", "scale"])
+    assert scorer.leaves == frozenset({"kernel", "scale"})
+    assert hash(scorer) == hash(get("ntk_cond", leaves=("scale", "kernel")))
+
+
 def test_the_spectrum_needs_a_positive_top_k() -> None:
     with pytest.raises(ScorerError, match="top_k must be a positive integer, got 0"):
         get("ntk_eig_spectrum", top_k=0)
