@@ -304,7 +304,7 @@ def read_rows(path: Path, columns: Sequence[str] = COLUMNS) -> list[dict[str, An
 
 def _typed(row: Mapping[str, str]) -> dict[str, Any]:
     ints = ("seed", "trials", "scored", "arch_index")
-    strings = ("method", "arch_str")
+    strings = ("method", "arch_str", "op")
     return {k: v if k in strings else int(v) if k in ints else float(v) for k, v in row.items()}
 
 
