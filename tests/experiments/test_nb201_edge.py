@@ -54,11 +54,14 @@ def test_summarise_against_a_hand_worked_case() -> None:
         "down": ("down",),
         "up+down": ("up", "down"),
         "up*down": ("up", "down"),
+        "flat": ("flat",),
     }
-    directions = {"up": "maximize", "down": "minimize"}
+    directions = {"up": "maximize", "down": "minimize", "flat": "maximize"}
+    for row in rows:
+        row["flat"] = 0.0
     summary = exp.summarise(rows, methods, directions, accuracy, "z")
     assert (summary["best_op"], summary["base_op"]) == ("y", "z")
-    up, down, summed, logged = (summary["methods"][m] for m in methods)
+    up, down, summed, logged, flat = (summary["methods"][m] for m in methods)
     assert up["orders"] == ["y > z > x", "z > y > x"]
     assert up["kendall_tau"]["runs"] == pytest.approx([1.0, 1 / 3])
     assert up["kendall_tau"]["mean"] == pytest.approx(2 / 3)
@@ -70,12 +73,14 @@ def test_summarise_against_a_hand_worked_case() -> None:
     # op both rank second above the ops one of them ranks last.
     assert summed["orders"][0] == "x = y = z"
     assert logged["orders"][0] == "z > x = y"
+    # A tie of the best op with the base op is no preference.
+    assert flat["orders"] == ["x = y = z"] * 2 and flat["prefers_best_op"] == 0
 
 
 def test_edge_end_to_end_reports_and_resumes(
     accuracies: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "edge"
+    out = tmp_path / "runs" / "edge"
     argv = ["--seeds", "1", "--build", "C=4,N=1", "--batch-size", "4", "--scorers", "params",
             "expressivity", "--methods", "params", "expressivity*params",
             "--accuracies", str(accuracies), "--out", str(out)]  # fmt: skip
@@ -90,7 +95,11 @@ def test_edge_end_to_end_reports_and_resumes(
     # The parameter count: the 3x3 conv, then the 1x1, and the three ops without parameters tie.
     params = report["methods"]["params"]
     assert params["orders"] == ["3x3 > 1x1 > none = skip = pool"]
-    assert "| benchmark (CIFAR-10 test accuracy) |" in printed
+    accuracy = report["accuracy"]["cifar10"]
+    truth = " > ".join(
+        f"{exp.LABELS[op]} ({accuracy[op]:.2f})" for op in sorted(accuracy, key=accuracy.get)[::-1]
+    )
+    assert f"| benchmark (CIFAR-10 test accuracy) | {truth} | 1 | - |" in printed
     assert "| expressivity*params |" in printed
     assert printed.strip() == (out / "table.md").read_text().strip()
     # A rerun scores nothing; other settings need another folder.
@@ -99,6 +108,13 @@ def test_edge_end_to_end_reports_and_resumes(
     assert (out / "edge.csv").read_text() == before
     with pytest.raises(SystemExit, match="other settings"):
         exp.main([*argv, "--edge", "2<-1"])
+    # A second seed adds its rows; the report covers the seeds asked for.
+    assert exp.main([*argv, "--seeds", "2"]) == 0
+    assert json.loads((out / "edge.json").read_text())["methods"]["params"]["seeds"] == 2
+    assert exp.main(argv) == 0
+    report = json.loads((out / "edge.json").read_text())
+    assert report["methods"]["params"]["seeds"] == 1
+    assert len(report["methods"]["params"]["orders"]) == 1
 
 
 def test_bad_input_is_refused_by_name(accuracies: Path, tmp_path: Path) -> None:
