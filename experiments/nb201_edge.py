@@ -24,7 +24,6 @@ already there), ``edge.json`` and ``table.md`` (also printed).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -128,10 +127,10 @@ def summarise(
     truth = np.array([accuracy[op] for op in ops])
     seeds = sorted({row["seed"] for row in rows})
     summary: dict[str, Any] = {"best_op": best_op, "base_op": base_op, "methods": {}}
+    by_seed = {seed: {row["op"]: row for row in rows if row["seed"] == seed} for seed in seeds}
     for method, components in methods.items():
         orders, taus, preferring = [], [], 0
-        for seed in seeds:
-            value = {row["op"]: row for row in rows if row["seed"] == seed}
+        for value in by_seed.values():
             columns = {name: [value[op][name] for op in ops] for name in components}
             combined = rank_sum(
                 columns, directions, log=nb201_search.uses_log_rule(method)
@@ -142,7 +141,7 @@ def summarise(
             preferring += ranks[best_op] > ranks[base_op]
         summary["methods"][method] = {
             "orders": orders,
-            "kendall_tau": {"mean": float(np.mean(taus)), "std": float(np.std(taus)), "runs": taus},
+            "kendall_tau": {**nb201_search.mean_std(taus), "runs": taus},
             "prefers_best_op": preferring,
             "seeds": len(seeds),
         }
@@ -248,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         **summary,
     }
     text = table(summary, accuracy, args.target)
-    (args.out / "edge.json").write_text(json.dumps(report, indent=2) + "\n")
+    results.write_json(report, args.out / "edge.json")
     (args.out / "table.md").write_text(text + "\n")
     print(text)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from pathlib import Path
@@ -24,7 +25,8 @@ def heading_anchor(heading: str) -> str:
     return kept.replace(" ", "-")
 
 
-def anchors(document: Path) -> set[str]:
+@functools.cache
+def anchors(document: Path) -> frozenset[str]:
     """The anchors of every heading of `document` outside fenced code blocks."""
     found, fenced = set(), False
     for line in document.read_text().splitlines():
@@ -32,7 +34,7 @@ def anchors(document: Path) -> set[str]:
             fenced = not fenced
         elif not fenced and line.startswith("#"):
             found.add(heading_anchor(line.lstrip("#")))
-    return found
+    return frozenset(found)
 
 
 def prose(document: Path) -> str:
