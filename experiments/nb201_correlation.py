@@ -37,7 +37,7 @@ import csv
 import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,11 +190,12 @@ def score_all(
     accuracies: dict[str, dict[str, Any]],
     path: Path,
 ) -> list[dict[str, str]]:
-    """Scores every (data, cell) not yet in `path`, appending a row after each; returns all rows."""
+    """Scores every (data, cell) not yet in `path`, `args.archs_per_call` cells per call,
+    appending their rows after each call; returns all rows."""
     from tqdm.auto import tqdm
 
     import ntk_nas
-    from ntk_nas.study import resolve_batch, resolve_scorers
+    from ntk_nas.study import ARCH, resolve_batch, resolve_scorers
 
     scorer_list = resolve_scorers(list(args.scorers))
     names = [s.name for s in scorer_list]
@@ -204,7 +205,7 @@ def score_all(
     index, count = args.shard
     mine = archs[index::count]
     inputs = [d for d in plan if not args.inputs or d in args.inputs]
-    todo = [(d, a) for a in mine for d in inputs if (d, a) not in done]  # cell by cell
+    todo = sum(1 for a in mine for d in inputs if (d, a) not in done)
     if not todo:
         return read_csv(path)
     new_file = not path.exists()
@@ -216,29 +217,46 @@ def score_all(
         batches = {}
         with tqdm(
             total=len(inputs) * len(mine),
-            initial=len(inputs) * len(mine) - len(todo),
+            initial=len(inputs) * len(mine) - todo,
             desc="scoring",
             unit="arch",
         ) as bar:
-            for data, arch in todo:
+            for data, chunk in _calls(mine, inputs, done, args.archs_per_call):
                 if data not in batches:
                     batches[data] = resolve_batch(plan[data][0], args.batch_size, args.seed)
                 batch, num_classes = batches[data]
-                (row,) = ntk_nas.rank(
+                ranked = ntk_nas.rank(
                     "nb201",
-                    [arch],
+                    chunk,
                     scorer_list,
                     data=batch,
                     seed=args.seed,
                     build_options={**args.build_options, "num_classes": num_classes},
                     show_progress=False,
                     supernet=not args.standalone,
+                    archs_per_call=len(chunk),
                 )
-                row.update(data=data, arch_index=accuracies[arch]["arch_index"], arch_str=arch)
-                writer.writerow(row)
+                by_arch = {row[ARCH]: row for row in ranked}
+                for arch in chunk:
+                    row = by_arch[arch]
+                    row.update(data=data, arch_index=accuracies[arch]["arch_index"], arch_str=arch)
+                    writer.writerow(row)
                 f.flush()
-                bar.update(1)
+                bar.update(len(chunk))
     return read_csv(path)
+
+
+def _calls(
+    archs: list[str], inputs: list[str], done: set[tuple[str, str]], per_call: int
+) -> Iterator[tuple[str, list[str]]]:
+    """``(data, cells)`` for each scoring call: `per_call` cells at a time in `archs`' order,
+    each block on every input in turn, leaving out the (data, cell) pairs in `done`."""
+    for start in range(0, len(archs), per_call):
+        block = archs[start : start + per_call]
+        for data in inputs:
+            chunk = [a for a in block if (data, a) not in done]
+            if chunk:
+                yield data, chunk
 
 
 def _run_scorers(out: Path) -> list[str]:
@@ -538,6 +556,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--build", action="append", default=[], help="e.g. C=8 or C=16,N=5")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--archs-per-call",
+        type=int,
+        default=1,
+        help="cells per scoring call (vmapped in the supernet on an accelerator)",
+    )
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--out", type=Path, default=Path("runs/nb201"))
     parser.add_argument("--accuracies", type=Path, default=DEFAULT_ACC)
@@ -572,6 +596,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not (args.archs or args.subset or args.check_params):
         parser.error("one of --archs K, --subset or --check-params is required")
+    if args.archs_per_call < 1:
+        parser.error(f"--archs-per-call must be a positive integer, got {args.archs_per_call}")
     args.build_options = parse_build(args.build)
     index, _, count = args.shard.partition("/")
     args.shard = (int(index), int(count or 1))

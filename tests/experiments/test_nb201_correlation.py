@@ -97,6 +97,34 @@ def test_scores_reports_and_resumes(files: dict[str, Path], tmp_path: Path, caps
                   "--accuracies", str(files["acc"])])  # fmt: skip
 
 
+def test_cells_per_call_give_the_same_rows(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, many = tmp_path / "one", tmp_path / "many"
+    extra = ("--scorers", "ntk_cond", "--inputs", "cifar10", "--no-plots")
+    assert run(files, one, *extra) == 0
+    assert run(files, many, *extra, "--archs-per-call", "2") == 0
+
+    def scores(out: Path) -> dict[str, str]:
+        with (out / "scores.csv").open() as f:
+            return {r["arch_str"]: r["ntk_cond"] for r in csv.DictReader(f)}
+
+    assert len(scores(one)) == 3 and scores(many) == scores(one)
+    with pytest.raises(SystemExit):
+        run(files, tmp_path / "bad", "--archs-per-call", "0")
+    assert "--archs-per-call must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_calls_take_blocks_of_cells_on_every_input() -> None:
+    done = {("c100", "b")}
+    calls = list(exp._calls(["a", "b", "c"], ["c10", "c100"], done, per_call=2))
+    assert calls == [("c10", ["a", "b"]), ("c100", ["a"]), ("c10", ["c"]), ("c100", ["c"])]
+    assert list(exp._calls(["a", "b"], ["c10"], set(), per_call=1)) == [
+        ("c10", ["a"]),
+        ("c10", ["b"]),
+    ]
+
+
 def test_join_adds_another_runs_scores(files: dict[str, Path], tmp_path: Path) -> None:
     first, second = tmp_path / "first", tmp_path / "second"
     assert run(files, first, "--no-plots") == 0
