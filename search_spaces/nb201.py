@@ -23,10 +23,11 @@ the same keys.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -42,6 +43,7 @@ from .base import (
     SearchSpace,
     SearchSpaceError,
     check_choice,
+    count_params,
     image_shape,
 )
 from .layers import ReLUConvBN, avg_pool_3x3, batch_norm, conv, global_avg_pool
@@ -538,6 +540,13 @@ class NB201Space(SearchSpace[NB201Arch]):
         network = NB201MaskedNetwork(C=C, N=N, num_classes=num_classes, depth=depth, stem=stem)
         return MaskedForm(network, arch_mask, RELAXATION)
 
+    def num_params(self, arch: NB201Arch, **options: Any) -> int:
+        """Counts the trainable parameters of ``build(arch, **options)``: the skeleton's plus
+        each edge's op's (every edge of a cell maps its channels to the same number, so an op's
+        count does not depend on its edge). Traced once per size, not per arch."""
+        skeleton, per_op = _param_counts(self.input_shape, tuple(sorted(options.items())))
+        return skeleton + sum(per_op[op] for op in arch.ops)
+
     def to_str(self, arch: NB201Arch) -> str:
         """See :func:`to_str`."""
         return to_str(arch)
@@ -549,3 +558,19 @@ class NB201Space(SearchSpace[NB201Arch]):
     def canonical(self, arch: NB201Arch) -> NB201Arch:
         """See :func:`canonical_ops`."""
         return NB201Arch(canonical_ops(arch.ops))
+
+
+@functools.lru_cache(maxsize=32)
+def _param_counts(
+    input_shape: tuple[int, int, int], options: tuple[tuple[str, Any], ...]
+) -> tuple[int, dict[str, int]]:
+    """``(parameters of the network with "none" on every edge, {op: parameters one edge with op
+    adds})`` for `NB201Space.build`'s `options`, on images of `input_shape`."""
+    space = NB201Space(input_shape)
+
+    def count(ops: tuple[str, ...]) -> int:
+        return count_params(space.build(NB201Arch(ops), **dict(options)), input_shape)
+
+    none = ("none",) * len(EDGES)
+    skeleton = count(none)
+    return skeleton, {op: count((op, *none[1:])) - skeleton for op in OPS}

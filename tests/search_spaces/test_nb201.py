@@ -17,6 +17,7 @@ import pytest
 from flax import traverse_util
 
 from search_spaces import NB201Arch, NB201Space, SearchSpaceError
+from search_spaces.base import count_params
 from search_spaces.nb201 import (
     EDGES,
     OPS,
@@ -177,6 +178,22 @@ def test_num_params_match_the_benchmark_slice(part: int) -> None:
     for row in rows[10 * part : 10 * (part + 1)]:
         n = SPACE.num_params(SPACE.from_str(row["arch_str"]))
         assert abs(n / 1e6 - float(row["params_mb"])) < 5e-7, row
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"C": 4, "N": 1, "num_classes": 3}, {"C": 1, "N": 1, "depth": 1, "stem": False}],
+)
+def test_num_params_equal_the_built_networks_count(options: dict[str, Any]) -> None:
+    """The per-op sum equals tracing each network, for every op on every edge position."""
+    rng = np.random.default_rng(0)
+    archs = [NB201Arch(tuple(rng.choice(OPS, size=len(EDGES)))) for _ in range(6)]
+    archs += [NB201Arch(tuple(op if e == edge else "none" for e in range(6))) for edge in range(6)
+              for op in ("nor_conv_1x1", "nor_conv_3x3")]  # fmt: skip
+    shape = (8, 8, 1) if options.get("stem") is False else SPACE.input_shape
+    space = NB201Space(shape)
+    for a in archs:
+        assert space.num_params(a, **options) == count_params(space.build(a, **options), shape), a
 
 
 def test_num_params_scale_with_options() -> None:
