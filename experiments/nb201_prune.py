@@ -19,7 +19,9 @@ channels, no stem, ``depth=1``, on M random 3x3 one-channel crops of ``--data`` 
 method ``ntk_cond+regions``.
 
 Outputs in ``--out``: ``prune.csv`` (one row per method and seed; a rerun skips pairs already
-there), ``prune.json`` and ``table.md`` (also printed).
+there), ``prune.json`` and ``table.md`` (also printed), and the scores of each supernet as it is
+scored, per seed and set of scorers (``supernets_seed<S>_*.jsonl``: a seed stopped part way
+resumes from them).
 
     python experiments/nb201_prune.py --seeds 5 --out runs/nb201_prune
     python experiments/nb201_prune.py --regions 3000 --scorers ntk_cond:repeats=1 \
@@ -29,6 +31,8 @@ there), ``prune.json`` and ``table.md`` (also printed).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -63,6 +67,7 @@ def seed_rows(
     """Runs every method's pruning search with `seed`; one row per method. Only the scorers
     that the methods use score."""
     import jax
+    from tqdm.auto import tqdm
 
     from ntk_nas import pruning
     from ntk_nas.data import load_dataset
@@ -75,7 +80,24 @@ def seed_rows(
     batch, num_classes = resolve_batch(args.data, args.batch_size, seed)
     masked = NB201Space().masked(num_classes=num_classes, **args.build_options)
     key = jax.random.key(seed)
-    score = pruning.SupernetScores(masked, scorer_list, batch, key=key, repeats=args.repeats)
+    start = pruning.initial_active(RELAXATION, () if args.keep_none else ("none",))
+    stored = {**settings(args), "seed": seed, "scored": sorted(repr(s) for s in scorer_list)}
+    digest = hashlib.sha256(json.dumps(stored, sort_keys=True).encode()).hexdigest()[:12]
+    bar = tqdm(
+        total=pruning.supernets_to_score(start) * len(methods),
+        desc=f"seed {seed}: supernets",
+        disable=args.quiet,
+    )
+    score: pruning.ScoreActive = pruning.SupernetScores(
+        masked,
+        scorer_list,
+        batch,
+        key=key,
+        repeats=args.repeats,
+        store=args.out / f"supernets_seed{seed}_{digest}.jsonl",
+        settings=stored,
+        on_scored=bar.update,
+    )
     if REGIONS in used:
         dataset, crops = load_dataset(args.data), args.regions
         counts = pruning.region_scores(
@@ -86,10 +108,11 @@ def seed_rows(
             key=key,
             seed=seed,
             repeats=args.repeats,
+            store=args.out / f"supernets_seed{seed}_{REGIONS}.jsonl",
+            settings={**settings(args), "seed": seed},
         )
         score = pruning.joined(score, counts)
         directions[REGIONS] = counts.scorers[0].direction
-    start = pruning.initial_active(RELAXATION, () if args.keep_none else ("none",))
     rows = []
     for method, components in methods.items():
         found = pruning.prune_search(
@@ -97,10 +120,9 @@ def seed_rows(
         )
         arch, scored, seconds = to_str(RELAXATION.arch(found.choice)), found.scored, found.seconds
         truth = nb201_search.lookup(accuracies, arch, args.accuracies)
-        print(
+        bar.write(
             f"seed {seed}: {method} picked {arch} (CIFAR-10 {truth['cifar10']:.2f}); "
-            f"{scored} supernets, {seconds:.1f} s",
-            flush=True,
+            f"{scored} supernets, {seconds:.1f} s"
         )
         rows.append(
             {
@@ -132,6 +154,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--first-seed", type=int, default=0, help="seeds F..F+S-1 instead of 0..S-1"
     )
     parser.add_argument("--keep-none", action="store_true", help="let 'none' ops compete too")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "--repeats", type=int, default=1, help="average each score over R initialisations"
     )

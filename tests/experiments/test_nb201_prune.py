@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from experiments import nb201_prune as exp
+from ntk_nas import pruning
 
 
 def test_scorers_that_read_unused_ops_are_refused(accuracies: Path, tmp_path: Path) -> None:
@@ -61,6 +62,31 @@ def test_prune_end_to_end_reports_and_resumes(
     assert [(r["method"], r["seed"]) for r in report["rows"]] == [("params", 1)]
     with pytest.raises(SystemExit):
         exp.main([*argv, "--first-seed", "-1"])
+
+
+def test_a_seed_resumes_from_its_stored_supernet_scores(
+    accuracies: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    argv = ["--seeds", "1", "--build", "C=4,N=1", "--batch-size", "4", "--scorers",
+            "expressivity", "params", "--methods", "expressivity*params", "--quiet",
+            "--accuracies", str(accuracies), "--out", str(out)]  # fmt: skip
+    assert exp.main(argv) == 0
+    (store,) = out.glob("supernets_seed0_*.jsonl")
+    assert len(store.read_text().splitlines()) == 1 + 54  # the settings, then each supernet
+    first = (out / "prune.csv").read_text()
+    (out / "prune.csv").unlink()  # as if the seed had been stopped before its row was written
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("a stored supernet was scored again")
+
+    monkeypatch.setattr(pruning.SupernetScores, "_score", refuse)
+    assert exp.main(argv) == 0
+    assert (out / "prune.csv").read_text() == first
+    # Methods that use other scorers score another set, kept in a file of its own.
+    monkeypatch.undo()
+    assert exp.main([*argv[:9], "--methods", "params", *argv[11:]]) == 0
+    assert len(list(out.glob("supernets_seed0_*.jsonl"))) == 2
 
 
 def test_tenas_linear_regions_drive_the_search(accuracies: Path, tmp_path: Path) -> None:
