@@ -29,6 +29,8 @@ from ntk_nas._ntk.vector_products import ntk_vector_products
 Output = Literal["full", "trace", "sum_logits"]
 Params = Any
 Model = Callable[[Params, jax.Array], jax.Array] | nnx.Module
+#: The ``precision`` values of `empirical_ntk_fn` (names of `jax.default_matmul_precision`).
+PRECISIONS = ("float32", "tensorfloat32", "bfloat16", None)
 
 _KERNELS: dict[Implementation, KernelImplementation] = {
     Implementation.JACOBIAN_CONTRACTION: jacobian_contraction,
@@ -154,14 +156,16 @@ class NTKFunction:
     block_size: int | None
     check_finite: bool
     mesh: Mesh | None = None
+    precision: str | None = "float32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_compiled", jax.jit(self._call))
 
     def _call(self, params: Params, x1: jax.Array, x2: jax.Array | None) -> jax.Array:
-        if self.mesh is None:
-            return self._kernel(params, x1, x2)
-        return sharded_rows(self._kernel, self.mesh, params, x1, x1 if x2 is None else x2)
+        with jax.default_matmul_precision(self.precision):  # traced, so it holds for f too
+            if self.mesh is None:
+                return self._kernel(params, x1, x2)
+            return sharded_rows(self._kernel, self.mesh, params, x1, x1 if x2 is None else x2)
 
     def _params(self, params: Params) -> Params:
         if self.nnx_module is None:
@@ -278,6 +282,7 @@ def empirical_ntk_fn(
     block_size: int | None = None,
     check_finite: bool = True,
     mesh: MeshSpec = None,
+    precision: str | None = "float32",
 ) -> NTKFunction:
     """Returns a jit-compiled ``fn(params, x1, x2=None)`` computing the empirical NTK of `f`.
 
@@ -301,6 +306,11 @@ def empirical_ntk_fn(
       mesh: split the samples of ``x1`` (the kernel's rows) across every device of this
         ``jax.sharding.Mesh``, or of all local devices with ``"local"``; the result equals the
         single-device kernel. Needs independent samples. None: one device.
+      precision: the precision of float32 matrix products and convolutions, in `f` and in the
+        kernel: ``"float32"`` computes them in full float32 on every backend (GPUs otherwise
+        use TensorFloat32 and TPUs bfloat16 passes, about three decimal digits);
+        ``"tensorfloat32"`` or ``"bfloat16"`` trade accuracy for speed; None leaves JAX's
+        default (`jax.default_matmul_precision`). An explicit precision in `f` wins.
 
     Returns:
       An `NTKFunction`.
@@ -326,6 +336,10 @@ def empirical_ntk_fn(
         raise NTKInputError(f"block_size must be a positive integer, got {block_size}")
     if max_memory_bytes is not None and max_memory_bytes < 1:
         raise NTKInputError(f"max_memory_bytes must be positive, got {max_memory_bytes}")
+    if precision not in PRECISIONS:
+        raise NTKInputError(
+            f"unknown precision {precision!r}; valid: {', '.join(map(repr, PRECISIONS))}"
+        )
     resolved_mesh = resolve_mesh(mesh)
     if resolved_mesh is not None and not independent_samples:
         raise NTKInputError(
@@ -348,6 +362,7 @@ def empirical_ntk_fn(
         block_size=block_size,
         check_finite=check_finite,
         mesh=resolved_mesh,
+        precision=precision,
     )
 
 

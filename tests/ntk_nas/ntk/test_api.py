@@ -290,3 +290,25 @@ def test_one_off_call_equals_factory():
         ntk_nas.empirical_ntk(f, variables, x1, x2, output="full"),
         ntk_nas.empirical_ntk_fn(f, output="full")(variables, x1, x2),
     )
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS[:3])
+@pytest.mark.parametrize(
+    ("precision", "lowered", "not_lowered"),
+    [("float32", "HIGHEST", "DEFAULT"), (None, "DEFAULT", "HIGHEST")],
+)
+def test_precision_of_every_product(
+    implementation: str, precision: str | None, lowered: str, not_lowered: str
+):
+    """Every matrix product and convolution of f, of its derivatives and of the contraction is
+    lowered at the chosen precision (full float32 by default: GPUs would otherwise use TF32)."""
+    f, variables, x1, x2 = models.linen_case("cnn")
+    fn = ntk_nas.empirical_ntk_fn(
+        f, output="trace", implementation=implementation, precision=precision, check_finite=False
+    )
+    text = jax.jit(fn).lower(variables, x1, x2).as_text()
+    products = [
+        line for line in text.splitlines() if "dot_general" in line or "convolution" in line
+    ]
+    assert products
+    assert all(lowered in line and not_lowered not in line for line in products), products

@@ -30,6 +30,13 @@ def test_unknown_implementation_lists_valid_names():
         ntk_nas.empirical_ntk_fn(_dense, implementation="magic")
 
 
+def test_unknown_precision_lists_valid_names():
+    with pytest.raises(
+        ntk_nas.NTKInputError, match=r"unknown precision 'highest'; valid: 'float32'.*None"
+    ):
+        ntk_nas.empirical_ntk_fn(_dense, precision="highest")
+
+
 def test_feature_shapes_must_agree():
     with pytest.raises(ntk_nas.NTKInputError, match=r"x1 \(4, 3\) and x2 \(2, 5\)"):
         ntk_nas.empirical_ntk(_dense, PARAMS, X, jnp.ones((2, 5)))
