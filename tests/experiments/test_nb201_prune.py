@@ -22,13 +22,18 @@ def test_scorers_that_read_unused_ops_are_refused(accuracies: Path, tmp_path: Pa
                   "--accuracies", str(accuracies)])  # fmt: skip
 
 
+def tiny_argv(accuracies: Path, out: Path, *methods: str) -> list[str]:
+    """One seed of `methods` on a tiny network, scored by `expressivity` and `params`."""
+    return ["--seeds", "1", "--build", "C=4,N=1", "--batch-size", "4", "--scorers",
+            "expressivity", "params", "--accuracies", str(accuracies), "--out", str(out),
+            "--methods", *methods]  # fmt: skip
+
+
 def test_prune_end_to_end_reports_and_resumes(
     accuracies: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    argv = ["--seeds", "1", "--build", "C=4,N=1", "--batch-size", "4", "--scorers",
-            "expressivity", "params", "--methods", "params", "expressivity*params",
-            "--accuracies", str(accuracies), "--out", str(out)]  # fmt: skip
+    argv = tiny_argv(accuracies, out, "params", "expressivity*params")
     assert exp.main(argv) == 0
     printed = capsys.readouterr().out
     with (out / "prune.csv").open() as f:
@@ -54,7 +59,7 @@ def test_prune_end_to_end_reports_and_resumes(
     assert exp.main(argv) == 0
     assert (out / "prune.csv").read_text() == before
     with pytest.raises(SystemExit, match="other settings"):
-        exp.main([*argv[:-2], "--out", str(out), "--batch-size", "8"])
+        exp.main([*argv, "--batch-size", "8"])
     # Another seed in the same folder adds its rows; the report covers the seeds asked for.
     assert exp.main([*argv, "--first-seed", "1", "--methods", "params"]) == 0
     report = json.loads((out / "prune.json").read_text())
@@ -68,9 +73,7 @@ def test_a_seed_resumes_from_its_stored_supernet_scores(
     accuracies: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "out"
-    argv = ["--seeds", "1", "--build", "C=4,N=1", "--batch-size", "4", "--scorers",
-            "expressivity", "params", "--methods", "expressivity*params", "--quiet",
-            "--accuracies", str(accuracies), "--out", str(out)]  # fmt: skip
+    argv = [*tiny_argv(accuracies, out, "expressivity*params"), "--quiet"]
     assert exp.main(argv) == 0
     (store,) = out.glob("supernets_seed0_*.jsonl")
     assert len(store.read_text().splitlines()) == 1 + 54  # the settings, then each supernet
@@ -85,7 +88,7 @@ def test_a_seed_resumes_from_its_stored_supernet_scores(
     assert (out / "prune.csv").read_text() == first
     # Methods that use other scorers score another set, kept in a file of its own.
     monkeypatch.undo()
-    assert exp.main([*argv[:9], "--methods", "params", *argv[11:]]) == 0
+    assert exp.main([*tiny_argv(accuracies, out, "params"), "--quiet"]) == 0
     assert len(list(out.glob("supernets_seed0_*.jsonl"))) == 2
 
 
