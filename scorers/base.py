@@ -176,11 +176,14 @@ class BaseScorer(abc.ABC):
 
         Scorers that can (the NTK scorers) compute them in one compiled call, spread over
         `devices` (one entry per device at a time) when given; the others score one entry at a
-        time on the default device. Each score's ``seconds`` is its share of the call.
+        time on the default device. Each score's ``seconds`` is its share of the call. Matrix
+        products and convolutions are computed in full float32 on every backend (GPUs would
+        otherwise use TensorFloat32), as on the CPU.
         """
         x, y = check_batch(batch, self.batch_size)
         start = time.perf_counter()
-        results = self._score_many(module, variables, x, y, key, devices)
+        with jax.default_matmul_precision("float32"):
+            results = self._score_many(module, variables, x, y, key, devices)
         seconds = (time.perf_counter() - start) / max(len(results), 1)
         return [
             Score(

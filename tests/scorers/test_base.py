@@ -68,3 +68,20 @@ def test_a_nan_value_becomes_the_worst_score_and_seconds_are_recorded() -> None:
     assert score.extras["seconds"] >= 0
     with pytest.raises(dataclasses.FrozenInstanceError):
         score.value = 0.0  # type: ignore[misc]
+
+
+@dataclasses.dataclass(frozen=True)
+class Precision(BaseScorer):
+    """Scores with the default precision of matrix products that it is called under."""
+
+    direction: ClassVar[Direction] = "maximize"
+    name: str = "precision"
+
+    def _score(self, module, variables, x, y, key):  # type: ignore[no-untyped-def]
+        return float(jax.config.jax_default_matmul_precision == "float32"), {}
+
+
+def test_scores_are_computed_with_full_float32_products() -> None:
+    before = jax.config.jax_default_matmul_precision
+    assert Precision()(MLP(), None, batch(), key=KEY).value == 1.0
+    assert jax.config.jax_default_matmul_precision == before  # restored after the call
