@@ -83,58 +83,62 @@ def seed_rows(
     start = pruning.initial_active(RELAXATION, () if args.keep_none else ("none",))
     stored = {**settings(args), "seed": seed, "scored": sorted(repr(s) for s in scorer_list)}
     digest = hashlib.sha256(json.dumps(stored, sort_keys=True).encode()).hexdigest()[:12]
-    bar = tqdm(
+    with tqdm(
         total=pruning.supernets_to_score(start) * len(methods),
         desc=f"seed {seed}: supernets",
         disable=args.quiet,
-    )
-    score: pruning.ScoreActive = pruning.SupernetScores(
-        masked,
-        scorer_list,
-        batch,
-        key=key,
-        repeats=args.repeats,
-        store=args.out / f"supernets_seed{seed}_{digest}.jsonl",
-        settings=stored,
-        on_scored=bar.update,
-    )
-    if REGIONS in used:
-        dataset, crops = load_dataset(args.data), args.regions
-        counts = pruning.region_scores(
-            "nb201",
-            dataset,
-            crops,
-            num_classes=num_classes,
+    ) as bar:
+        score: pruning.ScoreActive = pruning.SupernetScores(
+            masked,
+            scorer_list,
+            batch,
             key=key,
-            seed=seed,
             repeats=args.repeats,
-            store=args.out / f"supernets_seed{seed}_{REGIONS}.jsonl",
-            settings={**settings(args), "seed": seed},
+            store=args.out / f"supernets_seed{seed}_{digest}.jsonl",
+            settings=stored,
+            on_scored=bar.update,
         )
-        score = pruning.joined(score, counts)
-        directions[REGIONS] = counts.scorers[0].direction
-    rows = []
-    for method, components in methods.items():
-        found = pruning.prune_search(
-            start, components, directions, score, log=nb201_search.uses_log_rule(method)
-        )
-        arch, scored, seconds = to_str(RELAXATION.arch(found.choice)), found.scored, found.seconds
-        truth = nb201_search.lookup(accuracies, arch, args.accuracies)
-        bar.write(
-            f"seed {seed}: {method} picked {arch} (CIFAR-10 {truth['cifar10']:.2f}); "
-            f"{scored} supernets, {seconds:.1f} s"
-        )
-        rows.append(
-            {
-                "method": method,
-                "seed": seed,
-                "scored": scored,
-                "arch_index": truth["arch_index"],
-                "arch_str": arch,
-                **{t: truth[t] for t in nb201_search.DATASETS},
-                "wall_s": seconds,
-            }
-        )
+        if REGIONS in used:
+            dataset, crops = load_dataset(args.data), args.regions
+            counts = pruning.region_scores(
+                "nb201",
+                dataset,
+                crops,
+                num_classes=num_classes,
+                key=key,
+                seed=seed,
+                repeats=args.repeats,
+                store=args.out / f"supernets_seed{seed}_{REGIONS}.jsonl",
+                settings={**settings(args), "seed": seed},
+            )
+            score = pruning.joined(score, counts)
+            directions[REGIONS] = counts.scorers[0].direction
+        rows = []
+        for method, components in methods.items():
+            found = pruning.prune_search(
+                start, components, directions, score, log=nb201_search.uses_log_rule(method)
+            )
+            arch, scored, seconds = (
+                to_str(RELAXATION.arch(found.choice)),
+                found.scored,
+                found.seconds,
+            )
+            truth = nb201_search.lookup(accuracies, arch, args.accuracies)
+            bar.write(
+                f"seed {seed}: {method} picked {arch} (CIFAR-10 {truth['cifar10']:.2f}); "
+                f"{scored} supernets, {seconds:.1f} s"
+            )
+            rows.append(
+                {
+                    "method": method,
+                    "seed": seed,
+                    "scored": scored,
+                    "arch_index": truth["arch_index"],
+                    "arch_str": arch,
+                    **{t: truth[t] for t in nb201_search.DATASETS},
+                    "wall_s": seconds,
+                }
+            )
     return rows
 
 
