@@ -10,7 +10,8 @@ space's masked supernet, whose compiled scorer serves them all; ``masked_batched
 cells over every local device (one per device at a time). One extra call is made first on
 each path and not counted, so one-off costs (JAX's backend, the supernet's compilation, eager
 initialiser primitives) stay out of the rates. Prints one JSON line per path and mode (rate,
-seconds, XLA compilations and their seconds), then one line per mode with each path's speed-up
+seconds, XLA compilations and their seconds; the seconds and compilations of the uncounted
+first call), then one line per mode with each path's speed-up
 over the first of ``--paths`` and the largest difference of the scores' ``log10``. The first
 line names the machine.
 
@@ -79,7 +80,10 @@ def score_path(
         )
         return [f[scorer.name] for f in figures]
 
-    score(archs[:per_call])
+    with ntk_nas.count_compilations() as warm_up:
+        start = time.perf_counter()
+        score(archs[:per_call])
+        warm_up_seconds = time.perf_counter() - start
     with ntk_nas.count_compilations() as compiled:
         start = time.perf_counter()
         values = [v for i in range(1, len(archs), per_call) for v in score(archs[i : i + per_call])]
@@ -89,24 +93,31 @@ def score_path(
         "seconds": round(seconds, 2),
         "compilations": compiled.count,
         "compile_seconds": round(compiled.seconds, 2),
+        "warm_up_seconds": round(warm_up_seconds, 2),
+        "warm_up_compilations": warm_up.count,
     }
     return figures, values
 
 
-def make_scorer(name: str, bn: str, repeats: int) -> scorers.Scorer:
-    """Registry scorer `name` with BatchNorm mode `bn`, and `repeats` initialisations where it
-    takes them; exits with a message for a bad name or mode, or a scorer without a masked form."""
+def make_scorer(name: str, bn: str, repeats: int, implementation: str) -> scorers.Scorer:
+    """Registry scorer `name` with BatchNorm mode `bn`, and `repeats` initialisations and the NTK
+    `implementation` where it takes them; exits with a message for a bad name, mode or
+    implementation, or a scorer without a masked form."""
     try:
         default = scorers.get(name)
     except scorers.ScorerError as error:
         raise SystemExit(f"bad --scorer: {error}") from None
     if not getattr(default, "mask_invariant", False):
         raise SystemExit(f"--scorer {name} cannot score the masked supernet (not mask_invariant)")
-    options = {"repeats": repeats} if hasattr(default, "repeats") else {}
+    options = {
+        option: value
+        for option, value in (("repeats", repeats), ("implementation", implementation))
+        if hasattr(default, option)
+    }
     try:
         return scorers.get(name, bn=bn, **options)
     except scorers.ScorerError as error:
-        raise SystemExit(f"bad --scorer/--bn: {error}") from None
+        raise SystemExit(f"bad --scorer/--bn/--implementation: {error}") from None
 
 
 def _log10(values: Sequence[float]) -> np.ndarray:
@@ -132,6 +143,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--repeats", type=int, default=1, help="initialisations per score, if the scorer has them"
     )
     parser.add_argument(
+        "--implementation", default="auto", help="the NTK engine's implementation, for NTK scorers"
+    )
+    parser.add_argument(
         "--archs-per-call", type=int, default=8, help="cells per call on the masked_batched path"
     )
     parser.add_argument(
@@ -148,7 +162,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    scorer_of = {bn: make_scorer(args.scorer, bn, args.repeats) for bn in args.bn}
+    scorer_of = {
+        bn: make_scorer(args.scorer, bn, args.repeats, args.implementation) for bn in args.bn
+    }
     x, y = sample_batch(load_dataset("cifar10"), args.batch_size, seed=args.seed)
     space = search_spaces.get("nb201", input_shape=tuple(x.shape[1:]))
     rng = np.random.default_rng(args.seed)
@@ -172,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )  # fmt: skip
             rates[path] = figures["archs_per_s"]
             row = {"path": path, "bn": bn, "archs": args.archs, "batch_size": args.batch_size}
+            row["implementation"] = getattr(scorer, "implementation", None)
             print(json.dumps({**row, **build_options, **figures}), flush=True)
         logs = {path: _log10(values[path]) for path in args.paths}
         base, *others = args.paths

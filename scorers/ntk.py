@@ -20,6 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import ntk_nas
@@ -56,24 +57,30 @@ _AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
 }
 
 
+FlatVariables = dict[tuple[str, ...], Any]
+
+
 @dataclasses.dataclass(frozen=True)
 class _Compiled:
     """The compiled pieces for one module and kernel definition.
 
     Attributes:
       kernel_fn: the engine's kernel function of ``(split params, x)``.
-      kernels: ``(stacked variables (M, ...), x, chunk) -> (M, N, N)``, vmapped `chunk` at a
-        time (None: one at a time, without vmap).
+      kernel: ``(flat variables, x) -> (N, N)``, one kernel.
+      kernels: ``(shared, stacked, x, chunk) -> (M, N, N)``: the kernels of the flat variables
+        ``shared`` merged with each entry of ``stacked`` (leaves ``(M, ...)``), vmapped `chunk`
+        at a time (None: one at a time, without vmap).
       leaves: the differentiated parameters' leaf names (None: all).
       parallel: memo of `_fits_in_parallel`.
       spread: memo of `_spread`, per tuple of devices.
     """
 
     kernel_fn: ntk_nas.NTKFunction
+    kernel: Callable[[FlatVariables, jax.Array], jax.Array]
     kernels: Callable[..., jax.Array]
     leaves: frozenset[str] | None
     parallel: dict[tuple[Any, ...], bool]
-    spread: dict[tuple[jax.Device, ...], Callable[[Variables, jax.Array], jax.Array]]
+    spread: dict[tuple[jax.Device, ...], Callable[..., jax.Array]]
 
     def run(
         self,
@@ -83,55 +90,64 @@ class _Compiled:
     ) -> np.ndarray:
         """The kernels ``(len(inits), N, N)`` of `inits` (variables of one structure).
 
-        With several `devices`, each computes one kernel at a time of its share (`_across`).
-        Otherwise, on an accelerator they are vmapped in one call where they fit in memory at
-        once, padded to a power of two so that few programs serve every count. Otherwise (and
-        always on CPU) one compiled program runs them one at a time: vmapping over parameters
-        turns each convolution into a grouped one, measured 2x slower per kernel on CPU (8
-        NB201 masks, C=8, batch 16).
+        The leaves that are the same array in every entry (e.g. a masked supernet's parameters,
+        shared by its masks) are passed once; only the others are stacked: vmapping over a
+        parameter turns each convolution into a grouped one. With several `devices`, each
+        computes one kernel at a time of its share (`_across`). Otherwise, on an accelerator
+        they are vmapped in one call where they fit in memory at once, padded to a power of two
+        so that few programs serve every count. Otherwise (and always on CPU) one compiled
+        program runs them one at a time: a vmapped NTK was measured 4.6x slower per kernel on
+        CPU than a loop with the parameters shared, and 14x with them stacked (8 NB201 masks,
+        C=8, N=1, batch 16).
         """
         count = len(inits)
-        if devices is not None and len(devices) > 1 and count > 1:
-            return self._across(inits, x, tuple(devices))
-        if count > 1 and jax.default_backend() != "cpu":
+        flats = [traverse_util.flatten_dict(v) for v in inits]
+        if count == 1 or not _varying(flats):
+            return np.repeat(np.asarray(self.kernel(flats[0], x))[None], count, axis=0)
+        if devices is not None and len(devices) > 1:
+            return self._across(flats, x, tuple(devices))
+        if jax.default_backend() != "cpu":
             size = 1 << (count - 1).bit_length()
-            stacked = _stack([*inits, *[inits[-1]] * (size - count)])
-            if self._fits_in_parallel(stacked, x, size):
-                return np.asarray(self.kernels(stacked, x, chunk=size))[:count]
-        return np.concatenate([np.asarray(self.kernels(_stack([v]), x, chunk=None)) for v in inits])
+            shared, stacked = _shared_and_stacked([*flats, *[flats[-1]] * (size - count)])
+            if self._fits_in_parallel(flats[0], x, size):
+                return np.asarray(self.kernels(shared, stacked, x, chunk=size))[:count]
+        return np.stack([np.asarray(self.kernel(flat, x)) for flat in flats])
 
     def _across(
-        self, inits: Sequence[Variables], x: jax.Array, devices: tuple[jax.Device, ...]
+        self, flats: Sequence[FlatVariables], x: jax.Array, devices: tuple[jax.Device, ...]
     ) -> np.ndarray:
         """`run` with the kernels split across `devices`, each device looping over its share
         (padded to a power of two per device, so that few programs serve every count). Not
         vmapped: JAX 0.10 cannot batch a convolution's kernel under an output sharding."""
-        count = len(inits)
+        count = len(flats)
         per_device = 1 << (-(-count // len(devices)) - 1).bit_length()
-        stacked = _stack([*inits, *[inits[-1]] * (per_device * len(devices) - count)])
+        padded = [*flats, *[flats[-1]] * (per_device * len(devices) - count)]
+        shared, stacked = _shared_and_stacked(padded)
         mesh = Mesh(np.array(devices), ("archs",))
+        replicated, split = PartitionSpec(), PartitionSpec("archs")
         if devices not in self.spread:
             self.spread[devices] = jax.jit(
                 jax.shard_map(
                     functools.partial(self.kernels, chunk=None),
                     mesh=mesh,
-                    in_specs=(PartitionSpec("archs"), PartitionSpec()),
-                    out_specs=PartitionSpec("archs"),
+                    in_specs=(replicated, split, replicated),
+                    out_specs=split,
                     check_vma=False,
                 )
             )
         found = self.spread[devices](
-            jax.device_put(stacked, NamedSharding(mesh, PartitionSpec("archs"))),
-            jax.device_put(x, NamedSharding(mesh, PartitionSpec())),
+            jax.device_put(shared, NamedSharding(mesh, replicated)),
+            jax.device_put(stacked, NamedSharding(mesh, split)),
+            jax.device_put(x, NamedSharding(mesh, replicated)),
         )
         return np.asarray(found)[:count]
 
-    def _fits_in_parallel(self, stacked: Variables, x: jax.Array, count: int) -> bool:
+    def _fits_in_parallel(self, flat: FlatVariables, x: jax.Array, count: int) -> bool:
         """Whether `count` kernels fit in memory at once: the engine's plan for ``count * N``
         samples (more memory than `count` kernels of ``N``) needs no tiling."""
         key = (x.shape, x.dtype, count)
         if key not in self.parallel:
-            split = split_params(jax.tree.map(lambda a: a[0], stacked), self.leaves)
+            split = split_params(traverse_util.unflatten_dict(flat), self.leaves)
             samples = jnp.zeros((count * x.shape[0], *x.shape[1:]), x.dtype)
             try:
                 plan = self.kernel_fn.plan(split, samples)
@@ -142,9 +158,22 @@ class _Compiled:
         return self.parallel[key]
 
 
+def _varying(flats: Sequence[FlatVariables]) -> list[tuple[str, ...]]:
+    """The paths whose leaf is not the same array in every one of `flats`."""
+    return [path for path, leaf in flats[0].items() if any(f[path] is not leaf for f in flats)]
+
+
+def _shared_and_stacked(flats: Sequence[FlatVariables]) -> tuple[FlatVariables, FlatVariables]:
+    """``(shared, stacked)``: the leaves that are the same array in every one of `flats`, and
+    the others stacked on a new leading axis ``(len(flats), ...)``."""
+    varying = set(_varying(flats))
+    shared = {path: leaf for path, leaf in flats[0].items() if path not in varying}
+    return shared, _stack([{path: f[path] for path in varying} for f in flats])
+
+
 @jax.jit
-def _stack(variables: Sequence[Variables]) -> Variables:
-    """Variables of one structure stacked leaf by leaf on a new leading axis, in one compiled
+def _stack(variables: Sequence[Any]) -> Any:
+    """Trees of one structure stacked leaf by leaf on a new leading axis, in one compiled
     call (eagerly, each leaf is a dispatch of its own: thousands per supernet)."""
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *variables)
 
@@ -168,17 +197,19 @@ def _compile(
         check_finite=False,
     )
 
-    def kernels(stacked: Variables, x: jax.Array, chunk: int | None) -> jax.Array:
-        def one(variables: Variables) -> jax.Array:
-            return kernel_fn(split_params(variables, leaves), x)
+    def kernel(flat: FlatVariables, x: jax.Array) -> jax.Array:
+        return kernel_fn(split_params(traverse_util.unflatten_dict(flat), leaves), x)
 
-        if jax.tree.leaves(stacked)[0].shape[0] == 1:  # no loop: XLA's CPU backend runs
-            # convolution gradients several times slower inside one (README, Speed)
-            return one(jax.tree.map(lambda leaf: leaf[0], stacked))[None]
-        return jax.lax.map(one, stacked, batch_size=chunk)
+    def kernels(
+        shared: FlatVariables, stacked: FlatVariables, x: jax.Array, chunk: int | None
+    ) -> jax.Array:
+        return jax.lax.map(
+            lambda varying: kernel({**shared, **varying}, x), stacked, batch_size=chunk
+        )
 
     return _Compiled(
         kernel_fn=kernel_fn,
+        kernel=jax.jit(kernel),
         kernels=jax.jit(kernels, static_argnames="chunk"),
         leaves=leaves,
         parallel={},

@@ -8,11 +8,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax.traverse_util import flatten_dict
 
 import ntk_nas
 from scorers import NTKEigSpectrum, NTKTrace, ScorerError, get, ntk_cond
+from scorers._model import init_variables, with_batch_statistics
 from scorers.ntk import (
     TENAS_LEAVES,
+    _shared_and_stacked,
     condition_number,
     eigenvalues,
     ntk_cost,
@@ -187,6 +190,31 @@ def test_kernels_vmapped_as_on_an_accelerator_equal_the_loop(
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     vmapped = ntk_kernels(MODEL, None, jnp.asarray(X), KEY, repeats=3)
     np.testing.assert_allclose(vmapped, looped, rtol=1e-5, atol=1e-6 * abs(looped).max())
+
+
+def test_masks_vmapped_as_on_an_accelerator_share_the_parameters_and_equal_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cells = (
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
+        "|skip_connect~0|+|nor_conv_3x3~0|none~1|+|nor_conv_1x1~0|avg_pool_3x3~1|none~2|",
+        "|none~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|avg_pool_3x3~0|skip_connect~1|none~2|",
+    )
+    pairs = [nb201_pair(cell) for cell in cells]
+    module, x = pairs[0].supernet, jnp.asarray(pairs[0].data[0])
+    masks = [pair.mask for pair in pairs]
+    looped = ntk_kernels_many(module, masks, x, KEY, bn="decoupled")
+    inits = [with_batch_statistics(module, init_variables(module, m, x, KEY), x) for m in masks]
+    flats = [flatten_dict(v) for v in inits]
+    shared, stacked = _shared_and_stacked(flats)
+    assert {path[0] for path in stacked} == {"arch", "batch_stats"}
+    assert {path for path in flats[0] if path[0] == "params"} <= shared.keys()
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    vmapped = ntk_kernels_many(module, masks, x, KEY, bn="decoupled")
+    np.testing.assert_allclose(vmapped, looped, rtol=1e-5, atol=1e-6 * abs(looped).max())
+    alone = ntk_kernels(pairs[1].built, None, x, KEY, bn="decoupled")
+    np.testing.assert_allclose(looped[1], alone, rtol=1e-4, atol=1e-6 * abs(alone).max())
+    assert not np.allclose(looped[0], looped[1], rtol=1e-2)
 
 
 @pytest.mark.parametrize("count", [1, 3, 5])
