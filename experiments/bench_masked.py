@@ -11,7 +11,7 @@ cells over every local device (one per device at a time). One extra call is made
 each path and not counted, so one-off costs (JAX's backend, the supernet's compilation, eager
 initialiser primitives) stay out of the rates. Prints one JSON line per path and mode (rate,
 seconds, XLA compilations and their seconds; the seconds and compilations of the uncounted
-first call), then one line per mode with each path's speed-up
+first call; each cell's ``log10`` score), then one line per mode with each path's speed-up
 over the first of ``--paths`` and the largest difference of the scores' ``log10``. The first
 line names the machine.
 
@@ -99,25 +99,21 @@ def score_path(
     return figures, values
 
 
-def make_scorer(name: str, bn: str, repeats: int, implementation: str) -> scorers.Scorer:
-    """Registry scorer `name` with BatchNorm mode `bn`, and `repeats` initialisations and the NTK
-    `implementation` where it takes them; exits with a message for a bad name, mode or
-    implementation, or a scorer without a masked form."""
+def make_scorer(name: str, bn: str, **options: Any) -> scorers.Scorer:
+    """Registry scorer `name` with BatchNorm mode `bn`, and those of `options` that it takes
+    (e.g. ``repeats``, the NTK ``implementation`` and ``precision``); exits with a message for a
+    bad name, mode or option, or a scorer without a masked form."""
     try:
         default = scorers.get(name)
     except scorers.ScorerError as error:
         raise SystemExit(f"bad --scorer: {error}") from None
     if not getattr(default, "mask_invariant", False):
         raise SystemExit(f"--scorer {name} cannot score the masked supernet (not mask_invariant)")
-    options = {
-        option: value
-        for option, value in (("repeats", repeats), ("implementation", implementation))
-        if hasattr(default, option)
-    }
+    taken = {option: value for option, value in options.items() if hasattr(default, option)}
     try:
-        return scorers.get(name, bn=bn, **options)
+        return scorers.get(name, bn=bn, **taken)
     except scorers.ScorerError as error:
-        raise SystemExit(f"bad --scorer/--bn/--implementation: {error}") from None
+        raise SystemExit(f"bad --scorer/--bn/--implementation/--precision: {error}") from None
 
 
 def _log10(values: Sequence[float]) -> np.ndarray:
@@ -146,6 +142,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--implementation", default="auto", help="the NTK engine's implementation, for NTK scorers"
     )
     parser.add_argument(
+        "--precision",
+        default="float32",
+        choices=[p for p in ntk_nas.PRECISIONS if p],
+        help="the NTK engine's precision of float32 products, for NTK scorers",
+    )
+    parser.add_argument(
         "--archs-per-call", type=int, default=8, help="cells per call on the masked_batched path"
     )
     parser.add_argument(
@@ -163,7 +165,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     scorer_of = {
-        bn: make_scorer(args.scorer, bn, args.repeats, args.implementation) for bn in args.bn
+        bn: make_scorer(
+            args.scorer,
+            bn,
+            repeats=args.repeats,
+            implementation=args.implementation,
+            precision=args.precision,
+        )
+        for bn in args.bn
     }
     x, y = sample_batch(load_dataset("cifar10"), args.batch_size, seed=args.seed)
     space = search_spaces.get("nb201", input_shape=tuple(x.shape[1:]))
@@ -189,7 +198,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             rates[path] = figures["archs_per_s"]
             row = {"path": path, "bn": bn, "archs": args.archs, "batch_size": args.batch_size}
             row["implementation"] = getattr(scorer, "implementation", None)
-            print(json.dumps({**row, **build_options, **figures}), flush=True)
+            row["precision"] = getattr(scorer, "precision", None)
+            log10 = [round(v, 5) for v in _log10(values[path]).tolist()]
+            print(json.dumps({**row, **build_options, **figures, "log10": log10}), flush=True)
         logs = {path: _log10(values[path]) for path in args.paths}
         base, *others = args.paths
         summary: dict[str, Any] = {"bn": bn}

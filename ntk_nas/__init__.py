@@ -7,6 +7,7 @@ top of `scorers`, which use the engine.
 
 from typing import Any
 
+from ntk_nas._ntk.api import PRECISIONS as PRECISIONS
 from ntk_nas._ntk.api import NTKFunction as NTKFunction
 from ntk_nas._ntk.api import Output as Output
 from ntk_nas._ntk.api import empirical_ntk as empirical_ntk
@@ -28,6 +29,7 @@ _PLUGIN = {
 }
 
 __all__ = [
+    "PRECISIONS",
     "Implementation",
     "NTKFunction",
     "NTKInputError",

@@ -96,7 +96,8 @@ class _Compiled:
         computes one kernel at a time of its share (`_across`). Otherwise, on an accelerator
         they are vmapped in one call where they fit in memory at once, padded to a power of two
         so that few programs serve every count. Otherwise (and always on CPU) one compiled
-        program runs them one at a time: a vmapped NTK was measured 4.6x slower per kernel on
+        program runs them one at a time, all queued before the first is awaited, so the host's
+        work overlaps the device's: a vmapped NTK was measured 4.6x slower per kernel on
         CPU than a loop with the parameters shared, and 14x with them stacked (8 NB201 masks,
         C=8, N=1, batch 16).
         """
@@ -111,7 +112,8 @@ class _Compiled:
             shared, stacked = _shared_and_stacked([*flats, *[flats[-1]] * (size - count)])
             if self._fits_in_parallel(flats[0], x, size):
                 return np.asarray(self.kernels(shared, stacked, x, chunk=size))[:count]
-        return np.stack([np.asarray(self.kernel(flat, x)) for flat in flats])
+        dispatched = [self.kernel(flat, x) for flat in flats]  # queued before any is awaited
+        return np.stack([np.asarray(kernel) for kernel in dispatched])
 
     def _across(
         self, flats: Sequence[FlatVariables], x: jax.Array, devices: tuple[jax.Device, ...]
@@ -185,6 +187,7 @@ def _compile(
     train: bool,
     leaves: frozenset[str] | None,
     implementation: str,
+    precision: str | None,
 ) -> _Compiled:
     def apply(split: dict[str, Any], x: jax.Array) -> jax.Array:
         return forward(module, merge_params(split), x, train=train)
@@ -195,6 +198,7 @@ def _compile(
         implementation=implementation,
         independent_samples=not train,
         check_finite=False,
+        precision=precision,
     )
 
     def kernel(flat: FlatVariables, x: jax.Array) -> jax.Array:
@@ -228,6 +232,7 @@ def ntk_kernels(
     leaves: frozenset[str] | None = None,
     repeats: int = 1,
     implementation: str = "auto",
+    precision: str | None = "float32",
     devices: Sequence[jax.Device] | None = None,
     init: Init = "model",
 ) -> np.ndarray:
@@ -247,7 +252,9 @@ def ntk_kernels(
       leaves: differentiate only the parameters with these leaf names (None: all).
       repeats: initialisations when `variables` holds no parameters.
       implementation: the engine's implementation (``"auto"``, ``"jacobian_contraction"``,
-        ``"ntk_vector_products"``).
+        ``"ntk_vector_products"``, ``"structured_derivatives"``).
+      precision: the engine's precision of float32 matrix products and convolutions
+        (``ntk_nas.PRECISIONS``; ``"tensorfloat32"`` uses a GPU's tensor cores).
       devices: spread the initialisations over these devices, one kernel per device at a time.
       init: the initialisers of the parameters it initialises (`scorers._model.Init`).
 
@@ -268,6 +275,7 @@ def ntk_kernels(
         leaves=leaves,
         repeats=repeats,
         implementation=implementation,
+        precision=precision,
         devices=devices,
         init=init,
     )[0]
@@ -284,6 +292,7 @@ def ntk_kernels_many(
     leaves: frozenset[str] | None = None,
     repeats: int = 1,
     implementation: str = "auto",
+    precision: str | None = "float32",
     devices: Sequence[jax.Device] | None = None,
     init: Init = "model",
 ) -> np.ndarray:
@@ -297,7 +306,7 @@ def ntk_kernels_many(
     Returns:
       ``(M, R, N, N)`` kernels for M entries (see `ntk_kernels` for R).
     """
-    compiled = _compile(module, output, bn == "train", leaves, implementation)
+    compiled = _compile(module, output, bn == "train", leaves, implementation, precision)
     try:
         count = repeats if needs_init(variables[0]) else 1
         keys = jax.random.split(key, count)
@@ -348,6 +357,7 @@ def ntk_cost(
     bn: BNMode = "train",
     leaves: frozenset[str] | None = None,
     implementation: str = "auto",
+    precision: str | None = "float32",
 ) -> float:
     """The engine's estimated cost of one empirical NTK of `module` on `x`, in its units (GEMM
     FLOPs; ``ntk_nas`` ``Plan.cost``), for the arguments of `ntk_kernels`.
@@ -355,7 +365,7 @@ def ntk_cost(
     Only shapes are used: parameters missing from `variables` are taken from the shapes that
     ``module.init`` would give, and nothing is computed.
     """
-    compiled = _compile(module, output, bn == "train", leaves, implementation)
+    compiled = _compile(module, output, bn == "train", leaves, implementation, precision)
     full = variables
     if full is None or needs_init(full):
         initial = jax.eval_shape(lambda key, x: module.init(key, x[:1]), jax.random.key(0), x)
@@ -381,6 +391,9 @@ class _NTKScorer(BatchNormScorer):
         ``train`` at a twentieth of its cost per cell, and better than ``eval``.
       leaves: leaf names of the differentiated parameters (None: all parameters).
       implementation: the engine's implementation.
+      precision: the engine's precision of float32 matrix products and convolutions
+        (``"float32"``: full float32 on every backend; ``"tensorfloat32"``: a GPU's tensor
+        cores, faster and less exact).
       init: ``"model"`` (the model's initialisers) or ``"kaiming_fan_out"`` (kernels redrawn
         from PyTorch's Kaiming-normal fan-out, as TE-NAS does) for the parameters it initialises.
     """
@@ -394,6 +407,7 @@ class _NTKScorer(BatchNormScorer):
     aggregate: Aggregate = "median"
     leaves: frozenset[str] | None = None
     implementation: str = "auto"
+    precision: str | None = "float32"
     init: Init = "model"
 
     def __post_init__(self) -> None:
@@ -402,6 +416,7 @@ class _NTKScorer(BatchNormScorer):
         check_choice("init", self.init, get_args(Init))
         check_choice("aggregate", self.aggregate, get_args(Aggregate))
         check_choice("implementation", self.implementation, _IMPLEMENTATIONS)
+        check_choice("precision", self.precision, ntk_nas.PRECISIONS)
         if self.repeats < 1:
             raise ScorerError(f"repeats must be a positive integer, got {self.repeats}")
         if self.leaves is not None:
@@ -446,6 +461,7 @@ class _NTKScorer(BatchNormScorer):
             "bn": self.bn,
             "leaves": self.leaves,
             "implementation": self.implementation,
+            "precision": self.precision,
         }
 
     def estimated_cost(

@@ -23,6 +23,8 @@ def test_masked_path_compiles_nothing_per_arch_and_agrees(capsys: pytest.Capture
     assert [r["compilations"] for r in masked] == [0, 0, 0]
     assert standalone["warm_up_compilations"] >= 1 and masked[0]["warm_up_seconds"] > 0
     assert {r["implementation"] for r in (standalone, *masked)} == {"auto"}
+    assert {r["precision"] for r in (standalone, *masked)} == {"float32"}
+    assert all(len(r["log10"]) == 3 for r in (standalone, *masked))
     for path in bench_masked.PATHS[1:]:
         assert summary[f"speedup_{path}_over_standalone"] > 0
         assert summary[f"same_finite_cells_{path}"]
@@ -32,7 +34,11 @@ def test_masked_path_compiles_nothing_per_arch_and_agrees(capsys: pytest.Capture
 def test_scorers_without_a_masked_form_are_refused() -> None:
     with pytest.raises(SystemExit, match="--scorer flops cannot score the masked supernet"):
         bench_masked.main(["--scorer", "flops", "--archs", "1"])
-    with pytest.raises(SystemExit, match=r"bad --scorer/--bn/--implementation: .*decoupled"):
+    with pytest.raises(
+        SystemExit, match=r"bad --scorer/--bn/--implementation/--precision: .*decoupled"
+    ):
         bench_masked.main(["--scorer", "naswot", "--bn", "decoupled", "--archs", "1"])
-    with pytest.raises(SystemExit, match=r"bad --scorer/--bn/--implementation: .*'fastest'"):
+    with pytest.raises(
+        SystemExit, match=r"bad --scorer/--bn/--implementation/--precision: .*'fastest'"
+    ):
         bench_masked.main(["--implementation", "fastest", "--archs", "1"])

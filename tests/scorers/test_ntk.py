@@ -15,6 +15,7 @@ from scorers import NTKEigSpectrum, NTKTrace, ScorerError, get, ntk_cond
 from scorers._model import init_variables, with_batch_statistics
 from scorers.ntk import (
     TENAS_LEAVES,
+    _compile,
     _shared_and_stacked,
     condition_number,
     eigenvalues,
@@ -217,6 +218,22 @@ def test_masks_vmapped_as_on_an_accelerator_share_the_parameters_and_equal_the_l
     assert not np.allclose(looped[0], looped[1], rtol=1e-2)
 
 
+@pytest.mark.parametrize(
+    ("precision", "lowered"), [("float32", "HIGHEST"), ("tensorfloat32", "HIGH")]
+)
+def test_the_precision_option_reaches_every_product_of_the_kernel(
+    precision: str, lowered: str
+) -> None:
+    x = jnp.asarray(X)
+    ntk_cond(precision=precision, repeats=1, bn="eval")(MODEL, VARIABLES, (X, Y), key=KEY)
+    compiled = _compile(MODEL, "sum_logits", False, None, "auto", precision)  # the scorer's
+    text = compiled.kernel.lower(flatten_dict(VARIABLES), x).as_text()
+    products = [line for line in text.splitlines() if "dot_general" in line]
+    assert products and all(f"precision = [{lowered}, {lowered}]" in line for line in products), (
+        products
+    )
+
+
 @pytest.mark.parametrize("count", [1, 3, 5])
 def test_kernels_spread_over_devices_equal_one_device(count: int) -> None:
     devices = jax.local_devices()  # tests/conftest.py asks for 4 host devices
@@ -284,6 +301,7 @@ def test_eigenvalues_are_those_of_the_kernels_symmetric_part() -> None:
         ({"preset": "nasi"}, "unknown preset 'nasi'; valid: default, tenas"),
         ({"implementation": "magic"}, "unknown implementation"),
         ({"init": "xavier"}, "unknown init 'xavier'; valid: model, kaiming_fan_out"),
+        ({"precision": "float16"}, "unknown precision 'float16'; valid: float32, tensorfloat32"),
         ({"batch_size": 0}, "batch_size must be a positive integer"),
         ({"colour": "red"}, "ntk_cond takes no option colour"),
     ],
