@@ -45,6 +45,7 @@ import numpy as np
 
 import scorers
 from ntk_nas import results
+from ntk_nas.data import DataError
 from ntk_nas.stats import correlations
 
 DATA_ROOT = Path("/work/shared/data")
@@ -622,7 +623,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     path = args.out / "scores.csv"
-    rows = read_csv(path) if args.no_score else score_all(args, archs, accuracies, path)
+    try:
+        rows = read_csv(path) if args.no_score else score_all(args, archs, accuracies, path)
+    except DataError as error:
+        raise SystemExit(f"cannot load the images (--cifar10, --cifar100): {error}") from None
     directions = {s.name: s.direction for s in resolve_scorers(list(args.scorers))}
     for other in args.join:
         rows, directions = join_scores(rows, directions, other)

@@ -96,8 +96,7 @@ class _Compiled:
         computes one kernel at a time of its share (`_across`). Otherwise, on an accelerator
         they are vmapped in one call where they fit in memory at once, padded to a power of two
         so that few programs serve every count. Otherwise (and always on CPU) one compiled
-        program runs them one at a time, all queued before the first is awaited, so the host's
-        work overlaps the device's: a vmapped NTK was measured 4.6x slower per kernel on
+        program runs them one at a time: a vmapped NTK was measured 4.6x slower per kernel on
         CPU than a loop with the parameters shared, and 14x with them stacked (8 NB201 masks,
         C=8, N=1, batch 16).
         """
@@ -112,8 +111,7 @@ class _Compiled:
             shared, stacked = _shared_and_stacked([*flats, *[flats[-1]] * (size - count)])
             if self._fits_in_parallel(flats[0], x, size):
                 return np.asarray(self.kernels(shared, stacked, x, chunk=size))[:count]
-        dispatched = [self.kernel(flat, x) for flat in flats]  # queued before any is awaited
-        return np.stack([np.asarray(kernel) for kernel in dispatched])
+        return np.stack([np.asarray(self.kernel(flat, x)) for flat in flats])
 
     def _across(
         self, flats: Sequence[FlatVariables], x: jax.Array, devices: tuple[jax.Device, ...]

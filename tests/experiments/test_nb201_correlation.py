@@ -115,6 +115,14 @@ def test_cells_per_call_give_the_same_rows(
     assert "--archs-per-call must be a positive integer, got 0" in capsys.readouterr().err
 
 
+def test_missing_images_are_named_without_a_traceback(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    files = {**files, "c10": tmp_path / "absent.npz"}
+    with pytest.raises(SystemExit, match=r"cannot load the images .*absent\.npz"):
+        run(files, tmp_path / "out", "--inputs", "cifar10")
+
+
 def test_calls_take_blocks_of_cells_on_every_input() -> None:
     done = {("c100", "b")}
     calls = list(exp._calls(["a", "b", "c"], ["c10", "c100"], done, per_call=2))
