@@ -108,8 +108,8 @@ class _Compiled:
             return self._across(flats, x, tuple(devices))
         if jax.default_backend() != "cpu":
             size = 1 << (count - 1).bit_length()
-            shared, stacked = _shared_and_stacked([*flats, *[flats[-1]] * (size - count)])
             if self._fits_in_parallel(flats[0], x, size):
+                shared, stacked = _shared_and_stacked([*flats, *[flats[-1]] * (size - count)])
                 return np.asarray(self.kernels(shared, stacked, x, chunk=size))[:count]
         return np.stack([np.asarray(self.kernel(flat, x)) for flat in flats])
 
