@@ -133,6 +133,7 @@ def _setup(
         trace=output != "full",
         forward=forward_cost(h, leaves, x1[:1]),  # one sample
         structured=structured,
+        wgrad_conv_factor=auto.wgrad_conv_factor(jax.default_backend()),
     )
     return _Setup(h, leaves, problem)
 

@@ -14,7 +14,8 @@ which ``FP_conv`` in convolutions), and weight-gradient passes are Jacobian cont
 per-sample weight gradients (a vmapped convolution weight gradient becomes a grouped convolution,
 far slower than the GEMMs structured derivatives uses for the same product). FLOPs alone mislead:
 Jacobians are written and read at memory speed, and convolutions run below GEMM speed. The
-constants were calibrated on CPU with ``experiments/bench_ntk.py --sweep`` (see README, Speed).
+constants were calibrated on CPU with ``experiments/bench_ntk.py --sweep`` (see README, Speed);
+on GPUs the weight-gradient factor is `GPU_WGRAD_CONV_FACTOR`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ from ntk_nas._ntk.structured.cost import Summary, tile_cost
 FLOPS_PER_BYTE = 64.0
 CONV_FACTOR = 2.5
 WGRAD_CONV_FACTOR = 6.0
+#: `WGRAD_CONV_FACTOR` on GPUs, where a grouped convolution is slower still against GEMMs. Fitted
+#: to one measurement, so that the model's ratio equals the time's: Jacobian contraction took
+#: 1.95x structured derivatives' time for NAS-Bench-201's masked supernet (C=16, N=5, batch 64,
+#: summed logits) on one H200 (README, Scoring at scale). With `WGRAD_CONV_FACTOR` the model
+#: put it at 0.88x.
+GPU_WGRAD_CONV_FACTOR = 45.0
+
+
+def wgrad_conv_factor(backend: str) -> float:
+    """The weight-gradient convolution factor of the cost model on `backend` (e.g. ``"cpu"``,
+    ``"gpu"``, as `jax.default_backend` names it)."""
+    return GPU_WGRAD_CONV_FACTOR if backend == "gpu" else WGRAD_CONV_FACTOR
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +58,8 @@ class Problem:
       trace: the kernel is traced over outputs.
       forward: cost of one sample's forward pass.
       structured: the structure that structured derivatives would use (None: not a candidate).
+      wgrad_conv_factor: the cost of a per-sample convolution weight gradient per FLOP, in
+        GEMM FLOPs (`wgrad_conv_factor` of the backend).
     """
 
     n1: int
@@ -56,6 +71,7 @@ class Problem:
     trace: bool
     forward: ForwardCost
     structured: Summary | None = None
+    wgrad_conv_factor: float = WGRAD_CONV_FACTOR
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,9 +109,9 @@ class TileCost:
     def flops(self, forward: ForwardCost) -> float:
         return self.gemm_flops + (self.passes + self.wgrad_passes) * forward.flops
 
-    def cost(self, forward: ForwardCost) -> float:
+    def cost(self, forward: ForwardCost, wgrad_conv_factor: float = WGRAD_CONV_FACTOR) -> float:
         per_pass = forward.flops + (CONV_FACTOR - 1) * forward.conv_flops
-        per_wgrad = forward.flops + (WGRAD_CONV_FACTOR - 1) * forward.conv_flops
+        per_wgrad = forward.flops + (wgrad_conv_factor - 1) * forward.conv_flops
         return (
             self.gemm_flops
             + self.passes * per_pass
@@ -140,7 +156,7 @@ def _tile_cost(impl: Implementation, p: Problem, na: int, nb: int, same: bool) -
 
 
 def _plan(impl: Implementation, block: int, tile: TileCost, p: Problem, tiles: int) -> Plan:
-    flops, cost = tiles * tile.flops(p.forward), tiles * tile.cost(p.forward)
+    flops, cost = tiles * tile.flops(p.forward), tiles * tile.cost(p.forward, p.wgrad_conv_factor)
     return Plan(impl, block, flops, tile.peak_bytes, tiles * tile.bytes_moved, cost)
 
 

@@ -265,6 +265,32 @@ def test_auto_without_rules_does_not_pay_for_structure():
     assert fn.plan(params, x).implementation is not ntk_nas.Implementation.STRUCTURED_DERIVATIVES
 
 
+class _ConvBN(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        for features in (8, 8, 16):
+            x = nn.BatchNorm(use_running_average=True)(nn.Conv(features, (3, 3))(nn.relu(x)))
+        return nn.Dense(10)(jnp.mean(x, axis=(1, 2)))
+
+
+def test_auto_weighs_per_sample_convolution_gradients_more_on_a_gpu(monkeypatch):
+    """Jacobian contraction's per-sample convolution weight gradients are grouped convolutions:
+    on CPU they cost about what structured derivatives' patch products cost (summed logits of a
+    small conv net: Jacobian contraction wins), on a GPU far more (structured derivatives wins)."""
+    x = jax.random.normal(jax.random.key(0), (16, 16, 16, 3))
+    variables = _ConvBN().init(jax.random.key(1), x[:1])
+
+    def chosen(backend: str) -> ntk_nas.Implementation:
+        monkeypatch.setattr(jax, "default_backend", lambda: backend)
+        fn = ntk_nas.empirical_ntk_fn(_ConvBN().apply, output="sum_logits")
+        return fn.plan(variables, x).implementation
+
+    assert chosen("cpu") is ntk_nas.Implementation.JACOBIAN_CONTRACTION
+    assert chosen("gpu") is ntk_nas.Implementation.STRUCTURED_DERIVATIVES
+    auto = ntk_nas._ntk.auto
+    assert auto.wgrad_conv_factor("tpu") == auto.WGRAD_CONV_FACTOR < auto.GPU_WGRAD_CONV_FACTOR
+
+
 class _WideMLP(nn.Module):
     @nn.compact
     def __call__(self, x):
