@@ -187,21 +187,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(json.dumps(machine), flush=True)
     for bn in args.bn:
         scorer = scorer_of[bn]
-        rates, values = {}, {}
+        rates, logs = {}, {}
         for path in args.paths:
-            figures, values[path] = score_path(
+            figures, values = score_path(
                 space, archs, scorer, (x, y), build_options,
                 masked=path != "standalone",
                 per_call=1 if path in ("standalone", "masked") else args.archs_per_call,
                 devices=jax.local_devices() if path == "masked_devices" else None,
             )  # fmt: skip
-            rates[path] = figures["archs_per_s"]
+            rates[path], logs[path] = figures["archs_per_s"], _log10(values)
             row = {"path": path, "bn": bn, "archs": args.archs, "batch_size": args.batch_size}
             row["implementation"] = getattr(scorer, "implementation", None)
             row["precision"] = getattr(scorer, "precision", None)
-            log10 = [round(v, 5) for v in _log10(values[path]).tolist()]
+            log10 = [round(v, 5) for v in logs[path].tolist()]
             print(json.dumps({**row, **build_options, **figures, "log10": log10}), flush=True)
-        logs = {path: _log10(values[path]) for path in args.paths}
         base, *others = args.paths
         summary: dict[str, Any] = {"bn": bn}
         for path in others:

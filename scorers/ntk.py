@@ -96,9 +96,8 @@ class _Compiled:
         computes one kernel at a time of its share (`_across`). Otherwise, on an accelerator
         they are vmapped in one call where they fit in memory at once, padded to a power of two
         so that few programs serve every count. Otherwise (and always on CPU) one compiled
-        program runs them one at a time: a vmapped NTK was measured 4.6x slower per kernel on
-        CPU than a loop with the parameters shared, and 14x with them stacked (8 NB201 masks,
-        C=8, N=1, batch 16).
+        program runs them one at a time: on CPU a vmapped NTK was slower per kernel than the
+        loop, with the parameters shared or not (8 NB201 masks, C=8, N=1, batch 16).
         """
         count = len(inits)
         flats = [traverse_util.flatten_dict(v) for v in inits]
