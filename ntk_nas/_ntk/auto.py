@@ -109,7 +109,7 @@ class TileCost:
     def flops(self, forward: ForwardCost) -> float:
         return self.gemm_flops + (self.passes + self.wgrad_passes) * forward.flops
 
-    def cost(self, forward: ForwardCost, wgrad_conv_factor: float = WGRAD_CONV_FACTOR) -> float:
+    def cost(self, forward: ForwardCost, wgrad_conv_factor: float) -> float:
         per_pass = forward.flops + (CONV_FACTOR - 1) * forward.conv_flops
         per_wgrad = forward.flops + (wgrad_conv_factor - 1) * forward.conv_flops
         return (
