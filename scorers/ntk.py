@@ -66,7 +66,7 @@ class _Compiled:
 
     Attributes:
       kernel_fn: the engine's kernel function of ``(split params, x)``.
-      kernel: ``(flat variables, x) -> (N, N)``, one kernel.
+      kernel: ``(variables, x) -> (N, N)``, one kernel.
       kernels: ``(shared, stacked, x, chunk) -> (M, N, N)``: the kernels of the flat variables
         ``shared`` merged with each entry of ``stacked`` (leaves ``(M, ...)``), vmapped `chunk`
         at a time (None: one at a time, without vmap).
@@ -76,7 +76,7 @@ class _Compiled:
     """
 
     kernel_fn: ntk_nas.NTKFunction
-    kernel: Callable[[FlatVariables, jax.Array], jax.Array]
+    kernel: Callable[[Variables, jax.Array], jax.Array]
     kernels: Callable[..., jax.Array]
     leaves: frozenset[str] | None
     parallel: dict[tuple[Any, ...], bool]
@@ -100,20 +100,27 @@ class _Compiled:
         loop, with the parameters shared or not (8 NB201 masks, C=8, N=1, batch 16).
         """
         count = len(inits)
-        flats = [traverse_util.flatten_dict(v) for v in inits]
-        if count == 1 or not _varying(flats):
-            return np.repeat(np.asarray(self.kernel(flats[0], x))[None], count, axis=0)
-        if devices is not None and len(devices) > 1:
-            return self._across(flats, x, tuple(devices))
-        if jax.default_backend() != "cpu":
+        spread = devices is not None and len(devices) > 1
+        if count > 1 and (spread or jax.default_backend() != "cpu"):
+            flats = [traverse_util.flatten_dict(v) for v in inits]
+            varying = _varying(flats)
+            if not varying:  # the same variables in every entry
+                return np.repeat(np.asarray(self.kernel(inits[0], x))[None], count, axis=0)
+            if spread:
+                return self._across(flats, varying, x, tuple(devices or ()))
             size = 1 << (count - 1).bit_length()
-            if self._fits_in_parallel(flats[0], x, size):
-                shared, stacked = _shared_and_stacked([*flats, *[flats[-1]] * (size - count)])
+            if self._fits_in_parallel(inits[0], x, size):
+                padded = [*flats, *[flats[-1]] * (size - count)]
+                shared, stacked = _shared_and_stacked(padded, varying)
                 return np.asarray(self.kernels(shared, stacked, x, chunk=size))[:count]
-        return np.stack([np.asarray(self.kernel(flat, x)) for flat in flats])
+        return np.stack([np.asarray(self.kernel(v, x)) for v in inits])
 
     def _across(
-        self, flats: Sequence[FlatVariables], x: jax.Array, devices: tuple[jax.Device, ...]
+        self,
+        flats: Sequence[FlatVariables],
+        varying: Sequence[tuple[str, ...]],
+        x: jax.Array,
+        devices: tuple[jax.Device, ...],
     ) -> np.ndarray:
         """`run` with the kernels split across `devices`, each device looping over its share
         (padded to a power of two per device, so that few programs serve every count). Not
@@ -121,7 +128,7 @@ class _Compiled:
         count = len(flats)
         per_device = 1 << (-(-count // len(devices)) - 1).bit_length()
         padded = [*flats, *[flats[-1]] * (per_device * len(devices) - count)]
-        shared, stacked = _shared_and_stacked(padded)
+        shared, stacked = _shared_and_stacked(padded, varying)
         mesh = Mesh(np.array(devices), ("archs",))
         replicated, split = PartitionSpec(), PartitionSpec("archs")
         if devices not in self.spread:
@@ -141,12 +148,12 @@ class _Compiled:
         )
         return np.asarray(found)[:count]
 
-    def _fits_in_parallel(self, flat: FlatVariables, x: jax.Array, count: int) -> bool:
+    def _fits_in_parallel(self, variables: Variables, x: jax.Array, count: int) -> bool:
         """Whether `count` kernels fit in memory at once: the engine's plan for ``count * N``
         samples (more memory than `count` kernels of ``N``) needs no tiling."""
         key = (x.shape, x.dtype, count)
         if key not in self.parallel:
-            split = split_params(traverse_util.unflatten_dict(flat), self.leaves)
+            split = split_params(variables, self.leaves)
             samples = jnp.zeros((count * x.shape[0], *x.shape[1:]), x.dtype)
             try:
                 plan = self.kernel_fn.plan(split, samples)
@@ -162,11 +169,12 @@ def _varying(flats: Sequence[FlatVariables]) -> list[tuple[str, ...]]:
     return [path for path, leaf in flats[0].items() if any(f[path] is not leaf for f in flats)]
 
 
-def _shared_and_stacked(flats: Sequence[FlatVariables]) -> tuple[FlatVariables, FlatVariables]:
-    """``(shared, stacked)``: the leaves that are the same array in every one of `flats`, and
-    the others stacked on a new leading axis ``(len(flats), ...)``."""
-    varying = set(_varying(flats))
-    shared = {path: leaf for path, leaf in flats[0].items() if path not in varying}
+def _shared_and_stacked(
+    flats: Sequence[FlatVariables], varying: Sequence[tuple[str, ...]]
+) -> tuple[FlatVariables, FlatVariables]:
+    """``(shared, stacked)``: the leaves of `flats` outside `varying` (`_varying`), taken from
+    the first, and those of `varying` stacked on a new leading axis ``(len(flats), ...)``."""
+    shared = {path: leaf for path, leaf in flats[0].items() if path not in set(varying)}
     return shared, _stack([{path: f[path] for path in varying} for f in flats])
 
 
@@ -198,15 +206,16 @@ def _compile(
         precision=precision,
     )
 
-    def kernel(flat: FlatVariables, x: jax.Array) -> jax.Array:
-        return kernel_fn(split_params(traverse_util.unflatten_dict(flat), leaves), x)
+    def kernel(variables: Variables, x: jax.Array) -> jax.Array:
+        return kernel_fn(split_params(variables, leaves), x)
 
     def kernels(
         shared: FlatVariables, stacked: FlatVariables, x: jax.Array, chunk: int | None
     ) -> jax.Array:
-        return jax.lax.map(
-            lambda varying: kernel({**shared, **varying}, x), stacked, batch_size=chunk
-        )
+        def one(varying: FlatVariables) -> jax.Array:
+            return kernel(traverse_util.unflatten_dict({**shared, **varying}), x)
+
+        return jax.lax.map(one, stacked, batch_size=chunk)
 
     return _Compiled(
         kernel_fn=kernel_fn,

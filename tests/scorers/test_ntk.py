@@ -17,6 +17,7 @@ from scorers.ntk import (
     TENAS_LEAVES,
     _compile,
     _shared_and_stacked,
+    _varying,
     condition_number,
     eigenvalues,
     ntk_cost,
@@ -207,7 +208,7 @@ def test_masks_vmapped_as_on_an_accelerator_share_the_parameters_and_equal_the_l
     looped = ntk_kernels_many(module, masks, x, KEY, bn="decoupled")
     inits = [with_batch_statistics(module, init_variables(module, m, x, KEY), x) for m in masks]
     flats = [flatten_dict(v) for v in inits]
-    shared, stacked = _shared_and_stacked(flats)
+    shared, stacked = _shared_and_stacked(flats, _varying(flats))
     assert {path[0] for path in stacked} == {"arch", "batch_stats"}
     assert {path for path in flats[0] if path[0] == "params"} <= shared.keys()
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
@@ -227,7 +228,7 @@ def test_the_precision_option_reaches_every_product_of_the_kernel(
     x = jnp.asarray(X)
     ntk_cond(precision=precision, repeats=1, bn="eval")(MODEL, VARIABLES, (X, Y), key=KEY)
     compiled = _compile(MODEL, "sum_logits", False, None, "auto", precision)  # the scorer's
-    text = compiled.kernel.lower(flatten_dict(VARIABLES), x).as_text()
+    text = compiled.kernel.lower(VARIABLES, x).as_text()
     products = [line for line in text.splitlines() if "dot_general" in line]
     assert products and all(f"precision = [{lowered}, {lowered}]" in line for line in products), (
         products
