@@ -52,11 +52,24 @@ def resolve_space(space: str | SearchSpace, batch: Batch) -> SearchSpace:
 
 
 def resolve_scorers(scorers: str | Scorer | Sequence[str | Scorer]) -> list[Scorer]:
-    """Scorers from registry names (``"name"`` or ``"name:key=value,..."``) or scorer objects."""
+    """Scorers from registry names (``"name"`` or ``"name:key=value,..."``) or scorer objects.
+
+    Raises:
+      StudyError: for no scorer, a bad spec, or two scorers of one name (their values would be
+        stored under the same key; ``name=`` renames one).
+    """
     items = [scorers] if isinstance(scorers, str) or callable(scorers) else list(scorers)
     if not items:
         raise StudyError("at least one scorer is needed")
-    return [_parse_scorer(s) if isinstance(s, str) else s for s in items]
+    resolved = [_parse_scorer(s) if isinstance(s, str) else s for s in items]
+    names = [s.name for s in resolved]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise StudyError(
+            f"two scorers are named {', '.join(map(repr, repeated))}; give each its own name "
+            f"(e.g. {repeated[0]}:name={repeated[0]}_2)"
+        )
+    return resolved
 
 
 def _parse_scorer(spec: str) -> Scorer:

@@ -181,6 +181,13 @@ def test_unknown_scorer_option_syntax():
         plugin.resolve_scorers([])
 
 
+def test_two_scorers_of_one_name_are_refused_and_a_rename_separates_them():
+    with pytest.raises(plugin.StudyError, match=r"two scorers are named 'ntk_cond'.*name="):
+        plugin.resolve_scorers(["ntk_cond:repeats=1", "ntk_cond"])
+    renamed = plugin.resolve_scorers(["ntk_cond:repeats=1,name=ntk_cond_r1", "ntk_cond"])
+    assert [(s.name, s.repeats) for s in renamed] == [("ntk_cond_r1", 1), ("ntk_cond", 3)]
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
