@@ -174,7 +174,8 @@ def _shared_and_stacked(
 ) -> tuple[FlatVariables, FlatVariables]:
     """``(shared, stacked)``: the leaves of `flats` outside `varying` (`_varying`), taken from
     the first, and those of `varying` stacked on a new leading axis ``(len(flats), ...)``."""
-    shared = {path: leaf for path, leaf in flats[0].items() if path not in set(varying)}
+    stacked = set(varying)
+    shared = {path: leaf for path, leaf in flats[0].items() if path not in stacked}
     return shared, _stack([{path: f[path] for path in varying} for f in flats])
 
 
